@@ -1,0 +1,48 @@
+"""Celery tasks for the modeling app: each is a few lines around a tested service function.
+
+Long jobs store status, progress and errors on their database row (results are ignored), so a
+task logs a failure instead of re-raising it: the row already says what went wrong.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+
+from modeling.models import GenerationRun
+
+log = logging.getLogger(__name__)
+
+
+# --- generation -------------------------------------------------------------------------------
+
+
+@shared_task(name="modeling.tasks.generate_task")
+def generate_task(run_id: int) -> None:
+    """Run a generation; with n_shards > 1, fan out one shard task per shard instead."""
+    from modeling.generate_service import run_generation, start_shards
+
+    run = GenerationRun.objects.get(pk=run_id)
+    if run.is_finished:  # cancelled while it waited in the queue
+        return
+    try:
+        if run.n_shards > 1:
+            start_shards(run)
+            for index in range(run.n_shards):
+                generate_shard_task.delay(run_id, index, run.n_shards)
+        else:
+            run_generation(run)
+    except Exception:
+        log.exception("generation run %s failed", run_id)
+
+
+@shared_task(name="modeling.tasks.generate_shard_task")
+def generate_shard_task(run_id: int, shard_index: int, n_shards: int) -> None:
+    """Generate one shard; the last shard to finish merges the shards in input order."""
+    from modeling.generate_service import run_generation_shard
+
+    try:
+        run_generation_shard(GenerationRun.objects.get(pk=run_id), shard_index, n_shards)
+    except Exception:
+        log.exception("generation run %s shard %s failed", run_id, shard_index)

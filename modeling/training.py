@@ -1,0 +1,759 @@
+"""LoRA fine-tuning of a causal LM on prepared conversations (transformers Trainer + peft).
+
+Pure core: no Django. `TrainConfig` holds every hyperparameter with its default and help text; the
+`train_lora` command builds its flags from it. `train(config, hooks)` runs one training run
+(single process, or one rank of a `torchrun` launch) and writes, on rank 0 only, the adapter in
+PEFT format, the tokenizer beside it and `run.json` (config, seed, data hash, loss curve, metrics).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import time
+import typing
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from modeling.prompting import build_completion, build_prompt
+
+if TYPE_CHECKING:
+    import torch
+    from transformers import PreTrainedTokenizerBase
+
+__all__ = [
+    "DEEPSPEED_DIR",
+    "IGNORE_INDEX",
+    "DeviceInfo",
+    "PadCollator",
+    "Precision",
+    "TrainConfig",
+    "TrainHooks",
+    "TrainResult",
+    "choose_precision",
+    "detect_device",
+    "encode_record",
+    "file_sha256",
+    "load_records",
+    "resolve_deepspeed",
+    "train",
+    "training_arguments_kwargs",
+    "world_info",
+]
+
+IGNORE_INDEX = -100  # label value the loss skips (prompt and padding)
+DEEPSPEED_DIR = Path(__file__).resolve().parent / "deepspeed"
+RUN_FILE = "run.json"
+CHECKPOINT_SUBDIR = "checkpoints"
+
+
+def _f(default: Any, help: str, **kw: Any) -> Any:
+    """A dataclass field with its CLI help text."""
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata={"help": help, **kw})
+    return field(default=default, metadata={"help": help, **kw})
+
+
+@dataclass
+class TrainConfig:
+    """Every hyperparameter of a LoRA run with default and help text (the CLI is built from it)."""
+
+    base_model: str = _f("", "base model: a local directory or a Hugging Face model id")
+    data_dir: str = _f("", "directory with train.jsonl and val.jsonl from prepare_data")
+    output_dir: str = _f("", "where the adapter, tokenizer, run.json and checkpoints go")
+    # LoRA
+    lora_r: int = _f(8, "LoRA rank")
+    lora_alpha: int = _f(16, "LoRA scaling numerator (scale = alpha / r)")
+    lora_dropout: float = _f(0.05, "dropout on the LoRA input")
+    target_modules: list[str] = _f(  # noqa: RUF009  (_f copies the list per instance)
+        ["q_proj", "v_proj"], "modules that get LoRA adapters (or the single word all-linear)"
+    )
+    # Optimisation
+    learning_rate: float = _f(3e-4, "peak learning rate (AdamW)")
+    num_epochs: float = _f(3.0, "passes over the training data (ignored when max_steps > 0)")
+    max_steps: int = _f(-1, "stop after this many optimizer steps (-1: use num_epochs)")
+    micro_batch_size: int = _f(8, "sequences per device per forward pass")
+    gradient_accumulation_steps: int = _f(
+        4, "micro batches per optimizer step (global batch = micro x accumulation x GPUs)"
+    )
+    warmup_steps: float = _f(0.03, "linear warm-up: steps if >= 1, else a fraction of all steps")
+    lr_scheduler: str = _f("linear", "learning-rate schedule after warm-up (linear, cosine, ...)")
+    weight_decay: float = _f(0.0, "AdamW weight decay")
+    max_grad_norm: float = _f(1.0, "gradient clipping norm")
+    seed: int = _f(42, "seed for LoRA init, data order and dropout")
+    # Data
+    cutoff_len: int = _f(512, "longest sequence in tokens; longer records are truncated")
+    train_on_prompt: bool = _f(
+        False,
+        "also train on the Background prompt, as the original recipe did "
+        "(off: the loss covers only the conversation)",
+    )
+    group_by_length: bool = _f(
+        True, "batch sequences of similar length together so padding wastes little compute"
+    )
+    max_train_records: int = _f(0, "use only the first N training records (0: all)")
+    # Schedule of evaluation, logging and checkpoints
+    eval_steps: int = _f(200, "evaluate on val.jsonl every N optimizer steps (0: only at the end)")
+    logging_steps: int = _f(10, "log the training loss every N steps (the loss curve)")
+    save_steps: int = _f(200, "write a resumable checkpoint every N steps")
+    save_total_limit: int = _f(2, "keep at most this many checkpoints")
+    # Hardware
+    precision: str = _f(
+        "auto",
+        "auto: bf16 where supported, fp16 with loss scaling on V100, fp32 on CPU",
+        choices=("auto", "fp32", "fp16", "bf16"),
+    )
+    gradient_checkpointing: bool = _f(False, "recompute activations in backward to save memory")
+    deepspeed: str = _f("", "DeepSpeed ZeRO: zero2, zero3 or a JSON config path (empty: off)")
+    resume: bool = _f(False, "continue from the last checkpoint in output_dir")
+    dataloader_workers: int = _f(0, "data loader worker processes")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TrainConfig:
+        """Build from a mapping; unknown keys are an error so typos do not pass silently."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown training option(s): {', '.join(unknown)}")
+        return cls(**dict(data))
+
+    @classmethod
+    def add_arguments(cls, parser: argparse.ArgumentParser, *, skip: Sequence[str] = ()) -> None:
+        """Add one `--flag` per field, with type, default and help from the dataclass."""
+        hints = typing.get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            if f.name in skip:
+                continue
+            flag = "--" + f.name.replace("_", "-")
+            default = f.default_factory() if callable(f.default_factory) else f.default  # type: ignore[misc]
+            help_text = f"{f.metadata['help']} (default: {default!r})"
+            hint = hints[f.name]
+            if hint is bool:
+                parser.add_argument(
+                    flag, action=argparse.BooleanOptionalAction, default=default, help=help_text
+                )
+            elif typing.get_origin(hint) is list:
+                parser.add_argument(flag, nargs="+", default=default, help=help_text)
+            else:
+                parser.add_argument(
+                    flag,
+                    type=hint,
+                    default=default,
+                    help=help_text,
+                    choices=f.metadata.get("choices"),
+                )
+
+    @classmethod
+    def from_options(cls, options: Mapping[str, Any]) -> TrainConfig:
+        """Pick this dataclass's fields out of parsed options (argparse dest names)."""
+        return cls(
+            **{f.name: options[f.name] for f in dataclasses.fields(cls) if f.name in options}
+        )
+
+    def to_argv(self) -> list[str]:
+        """Flags that rebuild this config through `add_arguments` (to re-launch via torchrun)."""
+        argv: list[str] = []
+        for f in dataclasses.fields(self):
+            flag = "--" + f.name.replace("_", "-")
+            value = getattr(self, f.name)
+            if isinstance(value, bool):
+                argv.append(flag if value else "--no-" + flag[2:])
+            elif isinstance(value, list):
+                argv += [flag, *map(str, value)]
+            else:
+                argv += [flag, str(value)]
+        return argv
+
+    def validate(self) -> None:
+        """Raise ValueError naming the first bad option."""
+        if not self.base_model:
+            raise ValueError("base_model is required")
+        if not self.output_dir:
+            raise ValueError("output_dir is required")
+        if not (Path(self.data_dir) / "train.jsonl").is_file():
+            raise ValueError(f"{Path(self.data_dir) / 'train.jsonl'}: no such file")
+        for name in ("lora_r", "lora_alpha", "micro_batch_size", "gradient_accumulation_steps"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1")
+        if self.cutoff_len < 8:
+            raise ValueError("cutoff_len must be at least 8")
+        if self.max_steps <= 0 and self.num_epochs <= 0:
+            raise ValueError("set num_epochs > 0 or max_steps > 0")
+        if self.precision not in ("auto", "fp32", "fp16", "bf16"):
+            raise ValueError(f"precision {self.precision!r}: expected auto, fp32, fp16 or bf16")
+        if not self.target_modules:
+            raise ValueError("target_modules is empty")
+        resolve_deepspeed(self.deepspeed)
+
+
+# --- Hardware ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DeviceInfo:
+    """What the training process runs on; `capability` is the CUDA compute capability."""
+
+    kind: str  # "cpu" or "cuda"
+    name: str = ""
+    capability: tuple[int, int] | None = None
+    count: int = 0
+    total_memory_gb: float = 0.0
+
+
+@dataclass(frozen=True)
+class Precision:
+    """Numeric format and attention kernel for a device."""
+
+    name: str  # fp32, fp16 or bf16
+    torch_dtype: str  # dtype the frozen base weights are loaded in
+    fp16: bool  # mixed precision with dynamic loss scaling (GradScaler)
+    bf16: bool
+    tf32: bool
+    attn_implementation: str
+    pad_to_multiple_of: int | None
+    reason: str
+
+
+def detect_device() -> DeviceInfo:
+    """The local accelerator, if any."""
+    import torch
+
+    if not torch.cuda.is_available():
+        return DeviceInfo(kind="cpu", name="cpu", count=0)
+    props = torch.cuda.get_device_properties(0)
+    return DeviceInfo(
+        kind="cuda",
+        name=props.name,
+        capability=(props.major, props.minor),
+        count=torch.cuda.device_count(),
+        total_memory_gb=round(props.total_memory / 2**30, 1),
+    )
+
+
+def choose_precision(device: DeviceInfo, requested: str = "auto") -> Precision:
+    """bf16 on Ampere and newer, fp16 + loss scaling on older GPUs (V100 = sm_70), fp32 on CPU.
+
+    SDPA attention everywhere: FlashAttention-2 needs sm_80+, so it is never chosen on V100, and
+    PyTorch's SDPA picks its own memory-efficient kernel on older GPUs.
+    """
+    gpu = device.kind == "cuda"
+    bf16_ok = gpu and device.capability is not None and device.capability >= (8, 0)
+    if requested == "auto":
+        if not gpu:
+            requested, reason = "fp32", "CPU: half precision is slow or unsupported in CPU matmuls"
+        elif bf16_ok:
+            requested, reason = "bf16", f"{device.name} (sm_{_sm(device)}) supports bf16"
+        else:
+            requested = "fp16"
+            reason = f"{device.name} (sm_{_sm(device)}) has no bf16: fp16 with loss scaling"
+    else:
+        reason = "requested"
+        if requested == "bf16" and not bf16_ok:
+            raise ValueError(f"bf16 needs a GPU with compute capability >= 8.0, not {device}")
+        if requested == "fp16" and not gpu:
+            raise ValueError("fp16 training needs a GPU")
+    return Precision(
+        name=requested,
+        torch_dtype={"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}[requested],
+        fp16=requested == "fp16",
+        bf16=requested == "bf16",
+        tf32=bf16_ok,
+        attn_implementation="sdpa",
+        # Tensor cores want dimensions in multiples of 8; on CPU extra padding is pure waste.
+        pad_to_multiple_of=8 if gpu else None,
+        reason=reason,
+    )
+
+
+def _sm(device: DeviceInfo) -> str:
+    return "".join(map(str, device.capability)) if device.capability else "?"
+
+
+def world_info() -> tuple[int, int, int]:
+    """(rank, local_rank, world_size) from the torchrun environment; (0, 0, 1) otherwise."""
+    return (
+        int(os.environ.get("RANK", "0")),
+        int(os.environ.get("LOCAL_RANK", "0")),
+        int(os.environ.get("WORLD_SIZE", "1")),
+    )
+
+
+def resolve_deepspeed(value: str) -> str:
+    """Map zero2/zero3 to the shipped JSON configs; a path must exist. Empty stays empty."""
+    if not value:
+        return ""
+    shipped = {"zero2": "zero2_v100.json", "zero3": "zero3_v100.json"}
+    path = DEEPSPEED_DIR / shipped[value] if value in shipped else Path(value)
+    if not path.is_file():
+        raise ValueError(f"deepspeed config {value!r}: no such file {path}")
+    json.loads(path.read_text(encoding="utf-8"))  # fail early on a broken file
+    return str(path)
+
+
+# --- Data -------------------------------------------------------------------------------------
+
+
+def load_records(path: str | Path) -> list[dict[str, Any]]:
+    """Records of a prepared jsonl file; ValueError names file and line of a bad record."""
+    records = []
+    with Path(path).open(encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+                if not isinstance(rec.get("background"), str) or not isinstance(rec["turns"], list):
+                    raise TypeError("background must be a string and turns a list")
+                build_completion(rec["turns"])  # validates roles
+            except (json.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
+                raise ValueError(f"{path}:{lineno}: bad training record ({exc})") from exc
+            records.append(rec)
+    return records
+
+
+def encode_record(
+    tokenizer: PreTrainedTokenizerBase,
+    record: Mapping[str, Any],
+    cutoff_len: int,
+    *,
+    train_on_prompt: bool = False,
+) -> dict[str, list[int]] | None:
+    """Token ids and labels of one record; labels are IGNORE_INDEX on the prompt.
+
+    The whole text is tokenized at once (as generation sees it) and the first
+    len(tokenize(prompt)) positions are masked. EOS ends the conversation so the model learns
+    to stop. Returns None when the prompt alone fills `cutoff_len` (nothing left to learn).
+    """
+    prompt = build_prompt(record["background"])
+    text = prompt + build_completion(record["turns"])
+    prompt_len = len(tokenizer(prompt, add_special_tokens=True)["input_ids"])
+    ids = list(tokenizer(text, add_special_tokens=True)["input_ids"])
+    if tokenizer.eos_token_id is not None and (not ids or ids[-1] != tokenizer.eos_token_id):
+        ids.append(tokenizer.eos_token_id)
+    ids = ids[:cutoff_len]
+    if prompt_len >= len(ids):
+        return None
+    labels = list(ids) if train_on_prompt else [IGNORE_INDEX] * prompt_len + ids[prompt_len:]
+    return {"input_ids": ids, "labels": labels, "attention_mask": [1] * len(ids)}
+
+
+@dataclass(frozen=True)
+class PadCollator:
+    """Right-pads a batch: pad id in input_ids, IGNORE_INDEX in labels, 0 in attention_mask."""
+
+    pad_token_id: int
+    pad_to_multiple_of: int | None = None
+
+    def __call__(self, features: Sequence[Mapping[str, Sequence[int]]]) -> dict[str, torch.Tensor]:
+        import torch
+
+        longest = max(len(f["input_ids"]) for f in features)
+        if self.pad_to_multiple_of:
+            m = self.pad_to_multiple_of
+            longest = (longest + m - 1) // m * m
+        ids = torch.full((len(features), longest), self.pad_token_id, dtype=torch.long)
+        labels = torch.full((len(features), longest), IGNORE_INDEX, dtype=torch.long)
+        mask = torch.zeros((len(features), longest), dtype=torch.long)
+        for i, f in enumerate(features):
+            n = len(f["input_ids"])
+            ids[i, :n] = torch.tensor(f["input_ids"])
+            labels[i, :n] = torch.tensor(f["labels"])
+            mask[i, :n] = 1
+        return {"input_ids": ids, "labels": labels, "attention_mask": mask}
+
+
+def file_sha256(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with Path(path).open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _git_commit() -> str:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=Path(__file__).resolve().parent,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        )
+        return out.stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
+# --- Training ---------------------------------------------------------------------------------
+
+
+class TrainHooks(Protocol):
+    """What a caller (the Django service) learns while rank 0 trains."""
+
+    def on_log(self, point: dict[str, float]) -> None:
+        """A new loss-curve point: {"step", "loss"} or {"step", "eval_loss"}."""
+
+    def on_step(self, step: int, total_steps: int) -> bool:
+        """Called after each optimizer step; return True to stop (cancel) cleanly."""
+        return False
+
+
+@dataclass
+class TrainResult:
+    """Outcome of `train`; `info` is what run.json holds."""
+
+    status: str  # succeeded or cancelled
+    output_dir: str
+    global_step: int
+    total_steps: int
+    loss_curve: list[dict[str, float]]
+    metrics: dict[str, Any]
+    info: dict[str, Any]
+    model: Any = field(default=None, repr=False)  # the trained PeftModel, for callers in-process
+
+
+def training_arguments_kwargs(
+    config: TrainConfig, precision: Precision, *, has_eval: bool, distributed: bool
+) -> dict[str, Any]:
+    """Keyword arguments for `transformers.TrainingArguments` (pure, so it is testable)."""
+    eval_steps = config.eval_steps if has_eval and config.eval_steps > 0 else None
+    return {
+        "output_dir": str(Path(config.output_dir) / CHECKPOINT_SUBDIR),
+        "per_device_train_batch_size": config.micro_batch_size,
+        "per_device_eval_batch_size": config.micro_batch_size,
+        "gradient_accumulation_steps": config.gradient_accumulation_steps,
+        "num_train_epochs": config.num_epochs,
+        "max_steps": config.max_steps,
+        "learning_rate": config.learning_rate,
+        "lr_scheduler_type": config.lr_scheduler,
+        "warmup_steps": config.warmup_steps,
+        "weight_decay": config.weight_decay,
+        "max_grad_norm": config.max_grad_norm,
+        "seed": config.seed,
+        "data_seed": config.seed,
+        "fp16": precision.fp16,
+        "bf16": precision.bf16,
+        "tf32": precision.tf32 or None,
+        "use_cpu": precision.pad_to_multiple_of is None,
+        "gradient_checkpointing": config.gradient_checkpointing,
+        # Non-reentrant checkpointing works with frozen embeddings (no enable_input_require_grads).
+        "gradient_checkpointing_kwargs": {"use_reentrant": False},
+        "train_sampling_strategy": "group_by_length" if config.group_by_length else "random",
+        "logging_steps": config.logging_steps,
+        "logging_first_step": True,
+        "eval_strategy": "steps" if eval_steps else "no",
+        "eval_steps": eval_steps,
+        "save_strategy": "steps" if config.save_steps > 0 else "no",
+        "save_steps": config.save_steps if config.save_steps > 0 else 500,
+        "save_total_limit": config.save_total_limit,
+        "report_to": "none",
+        "remove_unused_columns": False,
+        "label_names": ["labels"],
+        "dataloader_num_workers": config.dataloader_workers,
+        "dataloader_pin_memory": precision.pad_to_multiple_of is not None,
+        "deepspeed": resolve_deepspeed(config.deepspeed) or None,
+        # All LoRA parameters take part in every step; the search for unused ones costs time.
+        "ddp_find_unused_parameters": False if distributed else None,
+        "ddp_backend": None if precision.pad_to_multiple_of else ("gloo" if distributed else None),
+    }
+
+
+def _for_installed_transformers(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Rename arguments for the installed transformers (v5 renamed a few v4 names)."""
+    from transformers import TrainingArguments
+
+    names = {f.name for f in dataclasses.fields(TrainingArguments)}
+    out = dict(kwargs)
+    if "activation_checkpointing" in names:
+        out["activation_checkpointing"] = out.pop("gradient_checkpointing")
+        out["activation_checkpointing_kwargs"] = out.pop("gradient_checkpointing_kwargs")
+    if "train_sampling_strategy" not in names:  # transformers 4.x
+        out["group_by_length"] = out.pop("train_sampling_strategy") == "group_by_length"
+    if "warmup_ratio" in names and 0 < out["warmup_steps"] < 1:  # 4.x: ratios have their own field
+        out["warmup_ratio"], out["warmup_steps"] = out["warmup_steps"], 0
+    return {k: v for k, v in out.items() if k in names}
+
+
+def _make_trainer_class() -> type:
+    """A Trainer that also counts the tokens it trains on (import of transformers deferred)."""
+    from transformers import Trainer
+
+    class CountingTrainer(Trainer):  # type: ignore[misc]
+        trained_tokens = 0  # positions with a label (the loss is computed on them)
+        input_tokens = 0  # non-padding positions fed to the model
+
+        def training_step(self, model: Any, inputs: dict[str, Any], *args: Any, **kw: Any) -> Any:
+            inputs = dict(inputs)
+            mask = inputs.pop("attention_mask")
+            self.trained_tokens += int((inputs["labels"][:, 1:] != IGNORE_INDEX).sum())
+            self.input_tokens += int(mask.sum())
+            # Right padding under a causal mask: no real token can attend to the pads after it,
+            # and pads carry no labels, so the padding mask changes nothing but the kernel. Without
+            # it SDPA runs its causal fast path instead of materialising a batch x L x L mask.
+            return super().training_step(model, inputs, *args, **kw)
+
+    return CountingTrainer
+
+
+def _make_hook_callback(hooks: TrainHooks | None, curve: list[dict[str, float]]) -> Any:
+    """A TrainerCallback that feeds the loss curve and progress to `hooks` and honours cancel."""
+    import torch
+    import torch.distributed as dist
+    from transformers import TrainerCallback
+
+    class HookCallback(TrainerCallback):  # type: ignore[misc]
+        cancelled = False
+
+        def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **kw: Any) -> None:
+            if not state.is_world_process_zero or not logs:
+                return
+            for key in ("loss", "eval_loss"):
+                if key in logs:
+                    point = {"step": int(state.global_step), key: round(float(logs[key]), 6)}
+                    curve.append(point)
+                    if hooks is not None:
+                        hooks.on_log(point)
+
+        def on_step_end(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+            stop = False
+            if state.is_world_process_zero and hooks is not None:
+                stop = bool(hooks.on_step(int(state.global_step), int(state.max_steps)))
+            if dist.is_available() and dist.is_initialized():
+                # Every rank must stop at the same step, or DDP waits forever on the others.
+                flag = torch.tensor([1 if stop else 0], device=args.device)
+                dist.broadcast(flag, src=0)
+                stop = bool(flag.item())
+            if stop:
+                self.cancelled = True
+                control.should_training_stop = True
+                control.should_save = True  # a checkpoint to --resume from
+
+    return HookCallback()
+
+
+TOKEN_COUNTS_FILE = "token_counts.json"
+
+
+def _make_token_count_callback(trainer: Any) -> Any:
+    """Saves the token counters into each checkpoint, so a resumed run keeps counting from there."""
+    from transformers import TrainerCallback
+
+    class TokenCountCallback(TrainerCallback):  # type: ignore[misc]
+        def on_save(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+            counts = _all_reduce_sum([trainer.trained_tokens, trainer.input_tokens], args.device)
+            folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+            if state.is_world_process_zero and folder.is_dir():
+                data = {"tokens_trained": counts[0], "tokens_input": counts[1]}
+                (folder / TOKEN_COUNTS_FILE).write_text(json.dumps(data) + "\n")
+
+    return TokenCountCallback()
+
+
+def _last_checkpoint(config: TrainConfig) -> str | None:
+    from transformers.trainer_utils import get_last_checkpoint
+
+    folder = Path(config.output_dir) / CHECKPOINT_SUBDIR
+    return get_last_checkpoint(str(folder)) if folder.is_dir() else None
+
+
+def _all_reduce_sum(values: list[int], device: Any) -> list[int]:
+    import torch
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()):
+        return values
+    t = torch.tensor(values, dtype=torch.long, device=device)
+    dist.all_reduce(t)
+    return [int(v) for v in t.tolist()]
+
+
+def train(
+    config: TrainConfig,
+    hooks: TrainHooks | None = None,
+    *,
+    device: DeviceInfo | None = None,
+    extra_callbacks: Iterable[Any] = (),
+) -> TrainResult:
+    """Train a LoRA adapter; rank 0 writes adapter, tokenizer and run.json into output_dir."""
+    import peft
+    import torch
+    import transformers
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM, AutoTokenizer, TrainingArguments
+
+    config.validate()
+    _, _, world_size = world_info()
+    device = device or detect_device()
+    precision = choose_precision(device, config.precision)
+    if config.deepspeed:
+        try:
+            import deepspeed  # noqa: F401
+        except ImportError as exc:
+            raise RuntimeError(
+                "--deepspeed needs the deepspeed package: pip install 'convgen[deepspeed]'"
+            ) from exc
+    data_dir, out = Path(config.data_dir), Path(config.output_dir)
+    train_path, val_path = data_dir / "train.jsonl", data_dir / "val.jsonl"
+    resumed_from = _last_checkpoint(config) if config.resume else None
+    if config.resume and resumed_from is None:
+        raise ValueError(f"--resume: no checkpoint under {out / CHECKPOINT_SUBDIR}")
+
+    tokenizer = AutoTokenizer.from_pretrained(config.base_model)
+    if tokenizer.pad_token_id is None:
+        # LLaMA ships no pad token; labels and attention mask make the pad id irrelevant.
+        tokenizer.pad_token = tokenizer.unk_token or tokenizer.eos_token
+    tokenizer.padding_side = "right"
+
+    train_records = load_records(train_path)
+    if config.max_train_records:
+        train_records = train_records[: config.max_train_records]
+    val_records = load_records(val_path) if val_path.is_file() else []
+    encode = lambda r: encode_record(  # noqa: E731
+        tokenizer, r, config.cutoff_len, train_on_prompt=config.train_on_prompt
+    )
+    train_set = [e for e in map(encode, train_records) if e is not None]
+    val_set = [e for e in map(encode, val_records) if e is not None]
+    if not train_set:
+        raise ValueError(f"{train_path}: no record fits in cutoff_len={config.cutoff_len}")
+
+    # TrainingArguments first: with ZeRO-3 it must exist before the model loads (sharded init).
+    kwargs = training_arguments_kwargs(
+        config, precision, has_eval=bool(val_set), distributed=world_size > 1
+    )
+    args = TrainingArguments(**_for_installed_transformers(kwargs))
+    model = AutoModelForCausalLM.from_pretrained(
+        config.base_model,
+        dtype=getattr(torch, precision.torch_dtype),
+        attn_implementation=precision.attn_implementation,
+    )
+    model.config.use_cache = False  # the KV cache is useless in training and costs memory
+    target: str | list[str] = (
+        "all-linear" if config.target_modules == ["all-linear"] else list(config.target_modules)
+    )
+    lora = LoraConfig(
+        r=config.lora_r,
+        lora_alpha=config.lora_alpha,
+        lora_dropout=config.lora_dropout,
+        target_modules=target,
+        bias="none",
+        task_type="CAUSAL_LM",
+    )
+    torch.manual_seed(config.seed)  # LoRA A matrices are random: same seed, same start
+    peft_model = get_peft_model(model, lora)
+    trainable, total = peft_model.get_nb_trainable_parameters()
+
+    curve: list[dict[str, float]] = []
+    hook_cb = _make_hook_callback(hooks, curve)
+    trainer_cls = _make_trainer_class()
+    trainer = trainer_cls(
+        model=peft_model,
+        args=args,
+        data_collator=PadCollator(tokenizer.pad_token_id, precision.pad_to_multiple_of),
+        train_dataset=train_set,
+        eval_dataset=val_set or None,
+        processing_class=tokenizer,
+        callbacks=[hook_cb, *extra_callbacks],
+    )
+    trainer.add_callback(_make_token_count_callback(trainer))
+    if resumed_from:
+        counts_file = Path(resumed_from) / TOKEN_COUNTS_FILE
+        if counts_file.is_file() and trainer.is_world_process_zero():
+            # Rank 0 carries the earlier total; the sum over ranks stays right.
+            counts = json.loads(counts_file.read_text())
+            trainer.trained_tokens = int(counts["tokens_trained"])
+            trainer.input_tokens = int(counts["tokens_input"])
+        # Earlier loss points come back from the checkpoint's trainer_state.json.
+        state = json.loads((Path(resumed_from) / "trainer_state.json").read_text())
+        for log in state.get("log_history", []):
+            for key in ("loss", "eval_loss"):
+                if key in log:
+                    curve.append({"step": int(log["step"]), key: round(float(log[key]), 6)})
+    counted_before = trainer.input_tokens
+    started = time.perf_counter()
+    output = trainer.train(resume_from_checkpoint=resumed_from)
+    runtime = time.perf_counter() - started
+    cancelled = bool(hook_cb.cancelled)
+    metrics: dict[str, Any] = {"train_loss_mean": round(float(output.training_loss), 6)}
+    if val_set and not cancelled:
+        # log_history is the same on every rank, so all ranks agree whether to evaluate again.
+        step = trainer.state.global_step
+        done = [h["eval_loss"] for h in trainer.state.log_history if "eval_loss" in h]
+        at_end = [h for h in trainer.state.log_history if "eval_loss" in h and h["step"] == step]
+        eval_loss = at_end[-1]["eval_loss"] if at_end else trainer.evaluate()["eval_loss"]
+        metrics["eval_loss"] = round(float(eval_loss), 6)
+        metrics["eval_loss_first"] = round(float(done[0]), 6) if done else metrics["eval_loss"]
+    last_losses = [p["loss"] for p in curve if "loss" in p]
+    if last_losses:
+        metrics["train_loss_last"] = last_losses[-1]
+    trained_tokens, input_tokens = _all_reduce_sum(
+        [trainer.trained_tokens, trainer.input_tokens], args.device
+    )
+    metrics.update(
+        tokens_trained=trained_tokens,
+        tokens_input=input_tokens,
+        train_runtime_s=round(runtime, 3),
+        # Throughput of this session only (a resumed run counted some tokens before).
+        tokens_per_s=round((input_tokens - counted_before) / runtime, 1) if runtime > 0 else 0.0,
+    )
+    status = "cancelled" if cancelled else "succeeded"
+    global_step, total_steps = int(trainer.state.global_step), int(trainer.state.max_steps)
+    info: dict[str, Any] = {
+        "status": status,
+        "base_model": config.base_model,
+        "seed": config.seed,
+        "config": config.to_dict(),
+        "data": {
+            "train_sha256": file_sha256(train_path),
+            "val_sha256": file_sha256(val_path) if val_path.is_file() else "",
+            "n_train_records": len(train_records),
+            "n_val_records": len(val_records),
+            "n_train_used": len(train_set),
+            "n_dropped_prompt_too_long": len(train_records) - len(train_set),
+        },
+        "git_commit": _git_commit(),
+        "device": dataclasses.asdict(device),
+        "precision": dataclasses.asdict(precision),
+        "world_size": world_size,
+        "trainable_params": int(trainable),
+        "total_params": int(total),
+        "global_step": global_step,
+        "total_steps": total_steps,
+        "resumed_from": resumed_from or "",
+        "loss_curve": curve,
+        "metrics": metrics,
+        "versions": {
+            "python": sys.version.split()[0],
+            "torch": torch.__version__,
+            "transformers": transformers.__version__,
+            "peft": peft.__version__,
+        },
+        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    if not cancelled:
+        trainer.save_model(str(out))  # PEFT adapter; rank 0 only (DeepSpeed gathers weights)
+    if trainer.is_world_process_zero():
+        out.mkdir(parents=True, exist_ok=True)
+        if not cancelled:
+            tokenizer.save_pretrained(str(out))
+        (out / RUN_FILE).write_text(json.dumps(info, indent=2, ensure_ascii=False) + "\n")
+    return TrainResult(
+        status=status,
+        output_dir=str(out),
+        global_step=global_step,
+        total_steps=total_steps,
+        loss_curve=curve,
+        metrics=metrics,
+        info=info,
+        model=trainer.model,
+    )

@@ -1,0 +1,1 @@
+"""Statistics: question-vs-answer significance tests and inter-rater agreement (stats_report)."""
