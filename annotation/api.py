@@ -73,7 +73,7 @@ class StudyViewSet(_UserMixin, viewsets.ReadOnlyModelViewSet):
         },
     )
     @action(detail=True, methods=["get"], url_path="next")
-    def next(self, request: Request, slug: str) -> Response:
+    def next(self, request: Request, slug: str, format: str | None = None) -> Response:
         study = self._rater_study()
         try:
             assignment = allocation.next_assignment(study, self.user)
@@ -97,7 +97,7 @@ class StudyViewSet(_UserMixin, viewsets.ReadOnlyModelViewSet):
         summary="Items with their source (researchers)", responses=ItemSerializer(many=True)
     )
     @action(detail=True, methods=["get"], permission_classes=[IsResearcher])
-    def items(self, request: Request, slug: str) -> Response:
+    def items(self, request: Request, slug: str, format: str | None = None) -> Response:
         study = get_object_or_404(Study, slug=slug)
         return self._researcher_list(
             Item.objects.filter(study=study).order_by("rank"), ItemSerializer
@@ -107,7 +107,7 @@ class StudyViewSet(_UserMixin, viewsets.ReadOnlyModelViewSet):
         summary="Every rater's assignments (researchers)", responses=AssignmentSerializer(many=True)
     )
     @action(detail=True, methods=["get"], permission_classes=[IsResearcher])
-    def assignments(self, request: Request, slug: str) -> Response:
+    def assignments(self, request: Request, slug: str, format: str | None = None) -> Response:
         study = get_object_or_404(Study, slug=slug)
         queryset = (
             Assignment.objects.filter(item__study=study)
@@ -120,7 +120,7 @@ class StudyViewSet(_UserMixin, viewsets.ReadOnlyModelViewSet):
         summary="Every rating (researchers)", responses=ResearcherRatingSerializer(many=True)
     )
     @action(detail=True, methods=["get"], permission_classes=[IsResearcher])
-    def ratings(self, request: Request, slug: str) -> Response:
+    def ratings(self, request: Request, slug: str, format: str | None = None) -> Response:
         study = get_object_or_404(Study, slug=slug)
         queryset = (
             Rating.objects.filter(
@@ -137,6 +137,7 @@ class AssignmentViewSet(_UserMixin, mixins.RetrieveModelMixin, viewsets.GenericV
 
     permission_classes = [IsRater]
     serializer_class = RaterAssignmentSerializer
+    lookup_value_regex = r"\d+"  # /api/assignments/abc/ is a 404, not a failed int()
     queryset = Assignment.objects.select_related("item__study").prefetch_related("ratings")
 
     def get_object(self) -> Assignment:
@@ -166,7 +167,7 @@ class AssignmentViewSet(_UserMixin, mixins.RetrieveModelMixin, viewsets.GenericV
         },
     )
     @action(detail=True, methods=["post"], url_path="ratings")
-    def submit_ratings(self, request: Request, pk: str) -> Response:
+    def submit_ratings(self, request: Request, pk: str, format: str | None = None) -> Response:
         assignment = self.get_object()
         payload = SubmitSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
@@ -204,10 +205,10 @@ class AssignmentViewSet(_UserMixin, mixins.RetrieveModelMixin, viewsets.GenericV
 
     @extend_schema(summary="Skip with a reason", request=ReasonSerializer)
     @action(detail=True, methods=["post"])
-    def skip(self, request: Request, pk: str) -> Response:
+    def skip(self, request: Request, pk: str, format: str | None = None) -> Response:
         return self._give_up(request, AssignmentStatus.SKIPPED)
 
     @extend_schema(summary="Flag a broken item", request=ReasonSerializer)
     @action(detail=True, methods=["post"])
-    def flag(self, request: Request, pk: str) -> Response:
+    def flag(self, request: Request, pk: str, format: str | None = None) -> Response:
         return self._give_up(request, AssignmentStatus.FLAGGED)

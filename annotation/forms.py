@@ -6,6 +6,7 @@ import io
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
@@ -61,6 +62,11 @@ class StudyCreateForm(forms.Form):
         required=False,
     )
 
+    @staticmethod
+    def initial_from(query: Any) -> dict[str, Any]:
+        """Initial values from the page's query string: `?run=<id>` preselects generation runs."""
+        return {"runs": [int(v) for v in query.getlist("run") if str(v).isdigit()]}
+
     def clean_slug(self) -> str:
         slug: str = self.cleaned_data["slug"]
         if Study.objects.filter(slug=slug).exists():
@@ -74,7 +80,7 @@ class StudyCreateForm(forms.Form):
             rows.extend(rows_from_generation_run(run))
         upload = data.get("items_file")
         if upload is not None:
-            if upload.size > MAX_ITEM_FILE_BYTES:
+            if upload.size > min(MAX_ITEM_FILE_BYTES, settings.CONVGEN_MAX_UPLOAD_BYTES):
                 raise ValidationError(_("The items file is too large."))
             try:
                 text = io.TextIOWrapper(upload.file, encoding="utf-8-sig", newline="")

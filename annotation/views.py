@@ -55,7 +55,8 @@ def study_list(request: HttpRequest) -> HttpResponse:
 
 @researcher_required
 def study_create(request: HttpRequest) -> HttpResponse:
-    form = StudyCreateForm(request.POST or None, request.FILES or None)
+    initial = StudyCreateForm.initial_from(request.GET)  # ?run=<id> from a generation run page
+    form = StudyCreateForm(request.POST or None, request.FILES or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         try:
             study = services.create_study(form.spec(), form.cleaned_data["rows"], _user(request))

@@ -52,6 +52,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # A lost database connection answers 503 + Retry-After (clients retry), not 500.
+    "convgen_site.middleware.DatabaseUnavailableMiddleware",
 ]
 
 ROOT_URLCONF = "convgen_site.urls"
@@ -125,6 +127,12 @@ STORAGES = {
 CONVGEN_MAX_UPLOAD_BYTES = envint("CONVGEN_MAX_UPLOAD_BYTES", str(1024 * 1024 * 1024))
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+# Refuses bodies far over the limit before they are written to disk (forms check it exactly).
+FILE_UPLOAD_HANDLERS = [
+    "convgen_site.uploads.UploadLimitHandler",
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
+]
 
 # Where prepared data, adapters and generated files live.
 CONVGEN_DATA_DIR = Path(envstr("CONVGEN_DATA_DIR", str(VAR_DIR / "data")))

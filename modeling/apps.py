@@ -14,7 +14,11 @@ class ModelingConfig(AppConfig):
 
 
 def _reap_on_worker_start(**_: Any) -> None:
-    """A worker that starts marks runs orphaned by a dead worker as failed (and resumable)."""
-    from modeling.jobs import reap_stale_jobs
+    """A worker that starts marks runs orphaned by a dead worker as failed (and resumable).
 
-    reap_stale_jobs()
+    Runs whose process on this host is gone are reaped at once; runs elsewhere once their
+    heartbeat is stale.
+    """
+    from modeling.jobs import reap_jobs
+
+    reap_jobs()

@@ -385,7 +385,19 @@ def _decode(tokenizer: PreTrainedTokenizerBase, ids: list[int]) -> tuple[str, bo
     drop = {tokenizer.pad_token_id, tokenizer.bos_token_id, eos}
     kept = [i for i in ids if i not in drop]
     text = str(tokenizer.decode(kept, skip_special_tokens=False))
-    return text, finished, len(ids) + int(finished)
+    return strip_control_chars(text), finished, len(ids) + int(finished)
+
+
+_CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def strip_control_chars(text: str) -> str:
+    """Drop C0 control characters (NUL included) except tab and newlines.
+
+    Byte-level tokenizers can decode a sampled byte token to any control character; no rater
+    should see one, and PostgreSQL rejects NUL in text and JSON columns.
+    """
+    return _CONTROL_CHARS.sub("", text)
 
 
 def generate_conversations(

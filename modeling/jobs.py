@@ -1,4 +1,14 @@
-"""Running a Job row: status transitions, cancellation and the stale-heartbeat reaper."""
+"""Running a Job row: status transitions, cancellation and the reapers of orphaned jobs.
+
+A job whose process dies (SIGKILL, OOM killer, reboot) cannot mark its own row, which would stay
+"running" for ever. Two reapers mark such rows failed, with a message that says to resume:
+
+- `reap_dead_workers` at once, for rows whose `worker` ("host:pid") names this host and a
+  process that is gone, a zombie, or a newer process that took the pid over;
+- `reap_stale_jobs` for rows of any host whose heartbeat is older than ten minutes.
+
+Both run when a Celery worker starts (modeling.apps) and from `manage.py reap_jobs` (cron).
+"""
 
 from __future__ import annotations
 
@@ -6,9 +16,10 @@ import logging
 import os
 import socket
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TypeVar
 
+import psutil
 from django.utils import timezone
 
 from modeling.models import Dataset, GenerationRun, Job, RunStatus, TrainingRun
@@ -17,6 +28,9 @@ __all__ = [
     "JOB_MODELS",
     "Cancelled",
     "execute_job",
+    "process_alive",
+    "reap_dead_workers",
+    "reap_jobs",
     "reap_stale_jobs",
     "request_cancel",
     "worker_id",
@@ -28,6 +42,9 @@ JOB_MODELS: tuple[type[Job], ...] = (Dataset, TrainingRun, GenerationRun)
 # A running job writes a heartbeat with every progress report; training steps on a 7B model take
 # seconds, so ten silent minutes means the worker is gone.
 DEFAULT_STALE_AFTER = timedelta(minutes=10)
+RESUME_HINT = "resume to continue from the last checkpoint"
+# Process start times come from boot time plus clock ticks; allow for that much rounding.
+START_TIME_SLACK_S = 2.0
 
 
 class Cancelled(Exception):
@@ -84,7 +101,70 @@ def reap_stale_jobs(stale_after: timedelta = DEFAULT_STALE_AFTER) -> int:
             finished_at=timezone.now(),
             error=(
                 f"worker lost: no heartbeat for more than {int(stale_after.total_seconds())} s; "
-                "resume to continue from the last checkpoint"
+                f"{RESUME_HINT}"
             ),
         )
     return reaped
+
+
+def process_alive(pid: int, started_by: datetime | None = None) -> bool:
+    """Whether process `pid` on this host still runs and is the one that started at `started_by`.
+
+    A zombie counts as gone. A process that started after `started_by` has only inherited the pid
+    (the job's process died and the pid was reused), so it counts as gone too.
+    """
+    try:
+        proc = psutil.Process(pid)
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return False
+        created = proc.create_time()
+    except psutil.NoSuchProcess:
+        return False
+    except psutil.AccessDenied:  # another user's process: it exists, and we cannot say more
+        return True
+    return started_by is None or created <= started_by.timestamp() + START_TIME_SLACK_S
+
+
+def _parse_worker(worker: str) -> tuple[str, int] | None:
+    host, sep, pid = worker.rpartition(":")
+    if not sep or not pid.isdigit():
+        return None
+    return host, int(pid)
+
+
+def reap_dead_workers(host: str | None = None) -> int:
+    """Mark running jobs whose process on this host is gone as failed (resumable), at once.
+
+    Only rows one process owns are judged by their pid: a sharded generation run is worked on by
+    several processes, so it is left to the heartbeat reaper.
+    """
+    host = host or socket.gethostname()
+    reaped = 0
+    for model in JOB_MODELS:
+        running = model._default_manager.filter(
+            status=RunStatus.RUNNING, worker__startswith=f"{host}:"
+        )
+        if model is GenerationRun:
+            running = running.exclude(n_shards__gt=1)
+        for job in running.only("pk", "worker", "started_at"):
+            parsed = _parse_worker(job.worker)
+            if parsed is None or parsed[0] != host or process_alive(parsed[1], job.started_at):
+                continue
+            # Only if nobody restarted it meanwhile (a resume writes a new worker).
+            updated = model._default_manager.filter(
+                pk=job.pk, status=RunStatus.RUNNING, worker=job.worker
+            ).update(
+                status=RunStatus.FAILED,
+                finished_at=timezone.now(),
+                error=f"worker lost: process {job.worker} is gone; {RESUME_HINT}",
+            )
+            if updated:
+                log.warning("%s %s: process %s is gone, marking failed", model.__name__, job.pk,
+                            job.worker)  # fmt: skip
+            reaped += updated
+    return reaped
+
+
+def reap_jobs(stale_after: timedelta = DEFAULT_STALE_AFTER) -> int:
+    """Both reapers: dead processes on this host first, then stale heartbeats anywhere."""
+    return reap_dead_workers() + reap_stale_jobs(stale_after)

@@ -7,12 +7,49 @@ task logs a failure instead of re-raising it: the row already says what went wro
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from celery import shared_task
 
-from modeling.models import GenerationRun
+from modeling.models import Dataset, GenerationRun, TrainingRun
 
 log = logging.getLogger(__name__)
+
+
+# --- data preparation -------------------------------------------------------------------------
+
+
+@shared_task(name="modeling.tasks.prepare_data_task")
+def prepare_data_task(
+    dataset_id: int, input_path: str, output_dir: str, options: dict[str, Any] | None = None
+) -> None:
+    """Prepare an OIG file into a Dataset row's directory (options: `run_prepare` keywords)."""
+    from modeling.prepare_service import run_prepare
+
+    dataset = Dataset.objects.get(pk=dataset_id)
+    if dataset.is_finished:  # cancelled while it waited in the queue
+        return
+    try:
+        run_prepare(dataset, input_path=input_path, output_dir=output_dir, **(options or {}))
+    except Exception:
+        log.exception("dataset %s: preparation failed", dataset_id)
+
+
+# --- training ---------------------------------------------------------------------------------
+
+
+@shared_task(name="modeling.tasks.train_lora_task")
+def train_lora_task(run_id: int) -> None:
+    """Train a TrainingRun's adapter (single process; routed to the `gpu` queue)."""
+    from modeling.train_service import run_training
+
+    run = TrainingRun.objects.get(pk=run_id)
+    if run.is_finished:  # cancelled while it waited in the queue
+        return
+    try:
+        run_training(run)
+    except Exception:
+        log.exception("training run %s failed", run_id)
 
 
 # --- generation -------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from modeling.prompting import build_completion, build_prompt
+from modeling.prompting import SPECIAL_TOKENS, build_completion, build_prompt
 
 if TYPE_CHECKING:
     import torch
@@ -99,6 +99,11 @@ class TrainConfig:
         True, "batch sequences of similar length together so padding wastes little compute"
     )
     max_train_records: int = _f(0, "use only the first N training records (0: all)")
+    train_role_token_rows: bool = _f(
+        False,
+        "also train the embedding and output rows of role tags (<human>:, <bot>:) that were "
+        "added to the tokenizer as single tokens and that the base model never saw",
+    )
     # Schedule of evaluation, logging and checkpoints
     eval_steps: int = _f(200, "evaluate on val.jsonl every N optimizer steps (0: only at the end)")
     logging_steps: int = _f(10, "log the training loss every N steps (the loss curve)")
@@ -560,11 +565,42 @@ def _make_token_count_callback(trainer: Any) -> Any:
     return TokenCountCallback()
 
 
-def _last_checkpoint(config: TrainConfig) -> str | None:
-    from transformers.trainer_utils import get_last_checkpoint
+def role_token_rows(tokenizer: Any, model: Any) -> dict[str, list[int]]:
+    """{module: token ids} of the role tags when the tokenizer has them as added single tokens.
 
+    A real LLaMA tokenizer splits `<human>:` into ordinary, pretrained sub-words (nothing to do);
+    a tokenizer extended with the tags (the tiny model, or a user's) has new rows in the input
+    embedding and, unless tied, in the output layer, which LoRA alone never trains.
+    """
+    added = tokenizer.get_added_vocab()
+    ids = sorted(added[t] for t in SPECIAL_TOKENS if t in added)
+    if not ids:
+        return {}
+    rows = {"embed_tokens": ids}
+    if not getattr(model.config, "tie_word_embeddings", False):
+        rows["lm_head"] = ids
+    return rows
+
+
+def _last_checkpoint(config: TrainConfig) -> str | None:
+    """The newest complete checkpoint. The Trainer writes trainer_state.json last, so a process
+    killed while saving leaves a folder without it (or with a torn one): such folders are skipped.
+    """
     folder = Path(config.output_dir) / CHECKPOINT_SUBDIR
-    return get_last_checkpoint(str(folder)) if folder.is_dir() else None
+    if not folder.is_dir():
+        return None
+    steps = []
+    for path in folder.iterdir():
+        name, _, step = path.name.partition("-")
+        if name == "checkpoint" and step.isdigit() and path.is_dir():
+            steps.append((int(step), path))
+    for _, path in sorted(steps, reverse=True):
+        try:
+            json.loads((path / "trainer_state.json").read_text())
+        except (OSError, ValueError):
+            continue
+        return str(path)
+    return None
 
 
 def _all_reduce_sum(values: list[int], device: Any) -> list[int]:
@@ -641,6 +677,7 @@ def train(
     target: str | list[str] = (
         "all-linear" if config.target_modules == ["all-linear"] else list(config.target_modules)
     )
+    role_rows = role_token_rows(tokenizer, model) if config.train_role_token_rows else {}
     lora = LoraConfig(
         r=config.lora_r,
         lora_alpha=config.lora_alpha,
@@ -648,6 +685,9 @@ def train(
         target_modules=target,
         bias="none",
         task_type="CAUSAL_LM",
+        # Role tags added to the vocabulary start as untrained rows that LoRA cannot move:
+        # train exactly those rows (saved in the adapter) so the model can learn to emit them.
+        trainable_token_indices=role_rows or None,
     )
     torch.manual_seed(config.seed)  # LoRA A matrices are random: same seed, same start
     peft_model = get_peft_model(model, lora)
@@ -726,6 +766,7 @@ def train(
         "precision": dataclasses.asdict(precision),
         "world_size": world_size,
         "trainable_params": int(trainable),
+        "trained_token_rows": role_rows,
         "total_params": int(total),
         "global_step": global_step,
         "total_steps": total_steps,

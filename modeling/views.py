@@ -8,15 +8,19 @@ from pathlib import Path
 from typing import Any
 
 from django import forms
+from django.apps import apps
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import NoReverseMatch, reverse
 from django.utils.text import get_valid_filename
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_POST
 
 from convgen_site.roles import researcher_required
+from modeling import export
+from modeling.forms import DEFAULT_CRITERIA, ExportForm
 from modeling.generation import BackgroundFileError, GenerationParams, read_backgrounds
 from modeling.models import Dataset, GenerationRun, RunStatus, TrainingRun
 
@@ -160,7 +164,11 @@ def _store_upload(upload: UploadedFile) -> Path:
 
 @researcher_required
 def generation_new(request: HttpRequest) -> HttpResponse:
-    form = GenerationForm(request.POST or None, request.FILES or None)
+    initial: dict[str, Any] = {}
+    training_run = request.GET.get("training_run", "")
+    if training_run.isdigit():  # "Generate with this adapter" on a training run's page
+        initial["training_run"] = int(training_run)
+    form = GenerationForm(request.POST or None, request.FILES or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         if data["backgrounds_file"]:
@@ -205,9 +213,50 @@ def _start_run(
     return redirect("modeling:generation_detail", pk=run.pk)
 
 
-@researcher_required
-def generation_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    run = get_object_or_404(GenerationRun, pk=pk)
+def studies_of(run: GenerationRun) -> list[dict[str, Any]]:
+    """Rating studies whose items come from this run, with progress and report links."""
+    if not apps.is_installed("annotation"):
+        return []
+    from annotation.models import Study
+    from annotation.services import overview
+
+    out = []
+    for study in Study.objects.filter(items__conversation__run=run).distinct().order_by("pk"):
+        progress = overview(study)
+        try:
+            report_url: str | None = reverse("stats:study_report", kwargs={"slug": study.slug})
+        except NoReverseMatch:
+            report_url = None
+        out.append(
+            {
+                "study": study,
+                "overview": progress,
+                "n_items": progress.items - progress.attention_checks,
+                "detail_url": reverse("annotation:study_detail", kwargs={"slug": study.slug}),
+                "report_url": report_url,
+            }
+        )
+    return out
+
+
+def criteria_of(studies: list[dict[str, Any]]) -> list[str]:
+    """Criterion names rated in these studies (the default pair when there is none)."""
+    names: list[str] = []
+    for entry in studies:
+        for c in entry["study"].criteria or []:
+            name = str(c.get("criterion", "")) if isinstance(c, dict) else ""
+            if name and name not in names:
+                names.append(name)
+    return names or list(DEFAULT_CRITERIA)
+
+
+def _detail(
+    request: HttpRequest,
+    run: GenerationRun,
+    studies: list[dict[str, Any]],
+    export_form: ExportForm,
+    status: int = 200,
+) -> HttpResponse:
     diversity = run.diversity or {}
     return render(
         request,
@@ -221,8 +270,63 @@ def generation_detail(request: HttpRequest, pk: int) -> HttpResponse:
             ],
             "samples": run.conversations.order_by("position", "sample_index")[:SAMPLE_SIZE],
             "params": sorted((run.params or {}).items()),
+            "studies": studies,
+            "export_form": export_form,
+            "can_create_study": apps.is_installed("annotation"),
         },
+        status=status,
     )
+
+
+@researcher_required
+def generation_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    run = get_object_or_404(GenerationRun, pk=pk)
+    studies = studies_of(run)
+    return _detail(request, run, studies, ExportForm(criteria=criteria_of(studies)))
+
+
+@researcher_required
+@require_GET
+def generation_export(request: HttpRequest, pk: int) -> HttpResponse | StreamingHttpResponse:
+    """Stream the run's conversations as jsonl, optionally only those rated well enough."""
+    run = get_object_or_404(GenerationRun, pk=pk)
+    studies = studies_of(run)
+    form = ExportForm(request.GET, criteria=criteria_of(studies))
+    means: dict[tuple[str, str, str], float] = {}
+    if form.is_valid():
+        thresholds = form.thresholds()
+        if thresholds:
+            try:
+                means = export.rating_means(None, run, thresholds)
+            except export.ExportError as exc:
+                form.add_error(None, str(exc))
+            else:
+                if not means:
+                    form.add_error(
+                        None,
+                        _("No ratings of %(criteria)s for this run's conversations yet.")
+                        % {"criteria": ", ".join(sorted(thresholds))},
+                    )
+    if not form.is_valid():
+        return _detail(request, run, studies, form, status=400)
+    data = form.cleaned_data
+    thresholds = form.thresholds()
+    records = export.select_records(
+        export.run_records(run),
+        only_parse_ok=data["only_parse_ok"],
+        thresholds=thresholds,
+        target=data["target"],
+        means=means,
+    )
+    response = StreamingHttpResponse(
+        export.export_lines(records, data["format"]),
+        content_type="application/jsonl; charset=utf-8",
+    )
+    suffix = "-rated" if thresholds else ""
+    response["Content-Disposition"] = (
+        f'attachment; filename="generation-run-{run.pk}-{data["format"]}{suffix}.jsonl"'
+    )
+    return response
 
 
 def status_payload(run: GenerationRun) -> dict[str, Any]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.conf import settings
+from django.template.defaultfilters import filesizeformat
 from django.utils.translation import gettext_lazy as _
 
 from stats.ratings import Scale
@@ -64,6 +66,10 @@ class RatingsUploadForm(ReportOptionsForm):
 
     def clean_ratings(self) -> Any:
         upload = self.cleaned_data["ratings"]
-        if upload.size > MAX_UPLOAD_BYTES:
-            raise forms.ValidationError(_("The file is larger than 50 MB."))
+        limit = min(MAX_UPLOAD_BYTES, settings.CONVGEN_MAX_UPLOAD_BYTES)
+        if upload.size > limit:
+            raise forms.ValidationError(
+                _("The file is larger than the upload limit (%(limit)s)."),
+                params={"limit": filesizeformat(limit)},
+            )
         return upload

@@ -89,3 +89,10 @@ def test_it_rejects_tags_with_nothing_in_them() -> None:
     p = parse_conversation("<human>: <bot>:")
     assert not p.ok
     assert p.reason == g.EMPTY_QUESTION
+
+
+def test_decoded_text_loses_control_characters_but_keeps_newlines_and_tabs() -> None:
+    from modeling.generation import strip_control_chars
+
+    assert strip_control_chars("a\x00b\x1bc\x7f\td\ne\r\nf") == "abc\td\ne\r\nf"
+    assert strip_control_chars("ภาษาไทย 🌍") == "ภาษาไทย 🌍"

@@ -144,3 +144,39 @@ def test_resume_without_a_checkpoint_is_an_error(
 ) -> None:
     with pytest.raises(ValueError, match="no checkpoint"):
         train(_config(tiny_model_dir, train_data_dir, tmp_path, resume=True))
+
+
+def test_role_token_rows_are_the_added_tags_in_input_and_untied_output_layers(
+    tiny_model_dir: str,
+) -> None:
+    from modeling.training import role_token_rows
+
+    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    ids = sorted(tok.convert_tokens_to_ids(["<human>:", "<bot>:"]))
+    assert ids == [len(tok) - 2, len(tok) - 1]  # added after the BPE vocabulary
+    assert role_token_rows(tok, model) == {"embed_tokens": ids, "lm_head": ids}
+    model.config.tie_word_embeddings = True
+    assert role_token_rows(tok, model) == {"embed_tokens": ids}
+
+
+@pytest.mark.slow
+def test_training_role_token_rows_changes_only_those_rows_and_saves_them(
+    tiny_model_dir: str, train_data_dir: str, tmp_path: Path
+) -> None:
+    out = tmp_path / "rows"
+    result = train(
+        _config(tiny_model_dir, train_data_dir, out, max_steps=4, train_role_token_rows=True)
+    )
+    assert result.status == "succeeded"
+    info = json.loads((out / "run.json").read_text())
+    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
+    ids = sorted(tok.convert_tokens_to_ids(["<human>:", "<bot>:"]))
+    assert info["trained_token_rows"] == {"embed_tokens": ids, "lm_head": ids}
+
+    base = AutoModelForCausalLM.from_pretrained(tiny_model_dir).eval()
+    before = base.get_input_embeddings().weight.detach().clone()
+    merged = PeftModel.from_pretrained(base, out).merge_and_unload()
+    after = merged.get_input_embeddings().weight.detach()
+    changed = sorted(int(i) for i in ((after - before).abs().sum(dim=1) > 0).nonzero().flatten())
+    assert changed == ids
