@@ -145,7 +145,8 @@ def reap_dead_workers(host: str | None = None) -> int:
             status=RunStatus.RUNNING, worker__startswith=f"{host}:"
         )
         if model is GenerationRun:
-            running = running.exclude(n_shards__gt=1)
+            sharded = GenerationRun.objects.filter(n_shards__gt=1).values("pk")
+            running = running.exclude(pk__in=sharded)
         for job in running.only("pk", "worker", "started_at"):
             parsed = _parse_worker(job.worker)
             if parsed is None or parsed[0] != host or process_alive(parsed[1], job.started_at):

@@ -49,6 +49,7 @@ def loss_chart(curve: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         "right": PLOT_RIGHT,
         "top": PLOT_TOP,
         "bottom": PLOT_BOTTOM,
+        "middle": (PLOT_LEFT + PLOT_RIGHT) // 2,
         "train": "",
         "eval": "",
         "n_train": len(series["loss"]),

@@ -17,7 +17,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 import psycopg
 import pytest
@@ -102,7 +102,7 @@ class Rater:
             status.append(int(line.split()[0]))
             headers.update(pairs)
 
-        result = self.handler(request.environ, start_response)
+        result = self.handler(request.environ, cast(Any, start_response))
         try:
             content = b"".join(result)
         finally:

@@ -32,7 +32,7 @@ def _dead_pid() -> int:
 
 def _running(model: type[Any], worker: str, **fields: Any) -> Any:
     now = timezone.now()
-    defaults: dict[str, object] = {
+    defaults: dict[str, Any] = {
         TrainingRun: {"base_model": "m", "output_dir": "o"},
         GenerationRun: {"base_model": "m", "input_path": "i", "output_path": "o"},
         Dataset: {"name": "d", "source_path": "s", "output_dir": "o"},

@@ -60,3 +60,31 @@ def test_command_names_the_bad_line(tmp_path: Path) -> None:
     corpus.write_text('{"id": "a"}\n{oops\n', encoding="utf-8")
     with pytest.raises(CommandError, match=r"train.jsonl:1: .*background"):
         call_command("make_tiny_model", str(tmp_path / "m"), "--corpus", str(corpus))
+
+
+def test_pretraining_lowers_the_corpus_loss_and_saves_in_place(tmp_path: Path) -> None:
+    import torch
+
+    from modeling.tiny_model import build_tiny_model, pretrain_tiny_model
+
+    corpus = [f"Background: The {w} is red.\n<human>: What colour?\n<bot>: Red." for w in "abcd"]
+    out = build_tiny_model(tmp_path / "m", corpus * 4, hidden_size=32, seed=1)
+    tok = AutoTokenizer.from_pretrained(out)
+    batch = tok(corpus, return_tensors="pt", padding=True)
+    labels = batch["input_ids"].masked_fill(batch["attention_mask"] == 0, -100)
+
+    def loss() -> float:
+        model = AutoModelForCausalLM.from_pretrained(out).eval()
+        with torch.no_grad():
+            return float(model(**batch, labels=labels).loss)
+
+    before = loss()
+    seen: list[int] = []
+    losses = pretrain_tiny_model(
+        out, corpus, steps=30, batch_size=4, seed=1, on_step=lambda s, _: seen.append(s)
+    )
+    assert seen == list(range(1, 31))
+    assert len(losses) == 30
+    assert loss() < before - 2.0  # the saved weights are the trained ones
+    with pytest.raises(ValueError, match="steps"):
+        pretrain_tiny_model(out, corpus, steps=0)

@@ -153,7 +153,7 @@ def test_role_token_rows_are_the_added_tags_in_input_and_untied_output_layers(
 
     tok = AutoTokenizer.from_pretrained(tiny_model_dir)
     model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
-    ids = sorted(tok.convert_tokens_to_ids(["<human>:", "<bot>:"]))
+    ids = sorted(tok.convert_tokens_to_ids(t) for t in ("<human>:", "<bot>:"))
     assert ids == [len(tok) - 2, len(tok) - 1]  # added after the BPE vocabulary
     assert role_token_rows(tok, model) == {"embed_tokens": ids, "lm_head": ids}
     model.config.tie_word_embeddings = True
@@ -171,7 +171,7 @@ def test_training_role_token_rows_changes_only_those_rows_and_saves_them(
     assert result.status == "succeeded"
     info = json.loads((out / "run.json").read_text())
     tok = AutoTokenizer.from_pretrained(tiny_model_dir)
-    ids = sorted(tok.convert_tokens_to_ids(["<human>:", "<bot>:"]))
+    ids = sorted(tok.convert_tokens_to_ids(t) for t in ("<human>:", "<bot>:"))
     assert info["trained_token_rows"] == {"embed_tokens": ids, "lm_head": ids}
 
     base = AutoModelForCausalLM.from_pretrained(tiny_model_dir).eval()

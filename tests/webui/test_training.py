@@ -87,6 +87,7 @@ def test_bad_input_is_a_form_error(
     assert not TrainingRun.objects.exists()
 
 
+@pytest.mark.slow  # ~2 s with OMP_NUM_THREADS=1, far more on a loaded CPU
 def test_a_researcher_trains_the_tiny_model_and_sees_the_loss_curve(
     researcher_client: Client, prepared_dataset: Dataset, tiny_model_dir: str
 ) -> None:
@@ -132,6 +133,7 @@ def test_a_researcher_trains_the_tiny_model_and_sees_the_loss_curve(
     assert f'<option value="{run.pk}" selected>' in html
 
 
+@pytest.mark.slow  # ~2 s with OMP_NUM_THREADS=1, far more on a loaded CPU
 def test_a_queued_run_is_cancelled_and_can_be_restarted(
     researcher_client: Client, prepared_dataset: Dataset, tiny_model_dir: str, tmp_path: Path
 ) -> None:
