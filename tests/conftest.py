@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
@@ -13,6 +14,14 @@ from convgen_site.roles import RATER, RESEARCHER, add_role
 from tests.factories import make_user
 
 os.environ.setdefault("OMP_NUM_THREADS", "2")
+
+
+@pytest.fixture(autouse=True)
+def _own_data_dirs(settings: Any, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Uploads, datasets and runs of one test never meet another test's files."""
+    root = tmp_path_factory.mktemp("var")
+    settings.CONVGEN_DATA_DIR = root / "data"
+    settings.CONVGEN_RUNS_DIR = root / "runs"
 
 
 @pytest.fixture

@@ -29,7 +29,7 @@ def test_demo_runs_the_whole_loop_and_leaves_the_study_open_for_the_rater(
     dataset = Dataset.objects.get()
     assert dataset.status == RunStatus.SUCCEEDED
     assert (dataset.n_train, dataset.n_val) == (137, 10)  # the shipped sample's known counts
-    assert dataset.manifest["lines_read"] == 300
+    assert dataset.manifest["counts"]["lines_read"] == 300
 
     training = TrainingRun.objects.get()
     assert training.status == RunStatus.SUCCEEDED and training.step == 200
