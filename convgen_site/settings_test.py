@@ -24,3 +24,7 @@ DATABASES["default"]["CONN_MAX_AGE"] = 0
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # A file, not :memory:, so that a real Celery worker process can see the test database.
     DATABASES["default"]["TEST"] = {"NAME": f"{_tmp}/test-db.sqlite3"}
+else:
+    # One database per test run: two runs against one shared server (a developer's and CI's)
+    # must not drop each other's test database.
+    DATABASES["default"]["TEST"] = {"NAME": f"test_{DATABASES['default']['NAME']}_{os.getpid()}"}

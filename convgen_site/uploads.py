@@ -6,15 +6,21 @@ of every POST before the view runs. This handler (first in FILE_UPLOAD_HANDLERS)
 that is larger than the limit plus the room the ordinary form fields may take
 (DATA_UPLOAD_MAX_MEMORY_SIZE) as soon as the Content-Length or the bytes received say so: the
 request ends with 400, and at most that many bytes were stored.
+
+`store_upload` then saves an accepted file where the researcher pages keep their uploads.
 """
 
 from __future__ import annotations
 
+import uuid
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.core.exceptions import RequestDataTooBig
+from django.core.exceptions import RequestDataTooBig, SuspiciousFileOperation
+from django.core.files.uploadedfile import UploadedFile
 from django.core.files.uploadhandler import FileUploadHandler
+from django.utils.text import get_valid_filename
 
 
 def upload_body_limit() -> int:
@@ -45,3 +51,22 @@ class UploadLimitHandler(FileUploadHandler):
 
     def file_complete(self, file_size: int) -> None:
         return None  # the next handler (memory or temporary file) makes the file
+
+
+def safe_filename(name: str, default: str) -> str:
+    """`name` reduced to letters, digits, `-_.` (Django's rules); `default` when none is left."""
+    try:
+        return get_valid_filename(name)
+    except SuspiciousFileOperation:  # nothing usable left, e.g. "***" or ".."
+        return default
+
+
+def store_upload(upload: UploadedFile, folder: Path, default_name: str) -> Path:
+    """Save an upload as FOLDER/<uuid>-<safe name>, streamed, never over an existing file."""
+    name = safe_filename(Path(upload.name or default_name).name, default_name)
+    folder.mkdir(parents=True, exist_ok=True)
+    dest = folder / f"{uuid.uuid4().hex}-{name}"
+    with dest.open("xb") as fh:  # "x": fails rather than overwrite
+        for chunk in upload.chunks():
+            fh.write(chunk)
+    return dest

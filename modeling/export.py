@@ -55,12 +55,6 @@ class ExportCounts:
     n_rating: int = 0  # dropped: below a rating threshold (or unrated)
     n_out: int = 0
 
-    def summary(self) -> str:
-        return (
-            f"{self.n_out} of {self.n_in} conversations "
-            f"(dropped: {self.n_parse} parse failures, {self.n_rating} below the rating threshold)"
-        )
-
 
 def parse_min_ratings(values: Sequence[str]) -> dict[str, float]:
     """`correctness=2.5` -> {"correctness": 2.5}; ExportError naming anything else."""

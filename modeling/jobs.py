@@ -1,4 +1,4 @@
-"""Running a Job row: status transitions, cancellation and the reapers of orphaned jobs.
+"""Running a Job row: queueing, status transitions, cancellation and the reapers of orphaned jobs.
 
 A job whose process dies (SIGKILL, OOM killer, reboot) cannot mark its own row, which would stay
 "running" for ever. Two reapers mark such rows failed, with a message that says to resume:
@@ -15,9 +15,11 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import TypeVar
+from pathlib import Path
+from typing import Any, TypeVar
 
 import psutil
 from django.utils import timezone
@@ -27,12 +29,16 @@ from modeling.models import Dataset, GenerationRun, Job, RunStatus, TrainingRun
 __all__ = [
     "JOB_MODELS",
     "Cancelled",
+    "enqueue",
     "execute_job",
+    "job_dir",
+    "job_status",
     "process_alive",
     "reap_dead_workers",
     "reap_jobs",
     "reap_stale_jobs",
     "request_cancel",
+    "requeue",
     "worker_id",
 ]
 
@@ -53,6 +59,50 @@ class Cancelled(Exception):
 
 def worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def job_dir(root: Path, job: Job, label: str = "") -> Path:
+    """A fresh directory for a job's files: ROOT/<pk>-<8 random hex>[-label].
+
+    The random part keeps a reset database (whose ids start again) from pointing a new job at an
+    old job's files, e.g. resuming from its checkpoints.
+    """
+    return root / "-".join(part for part in (str(job.pk), uuid.uuid4().hex[:8], label) if part)
+
+
+def enqueue(job: Job, task: Any, *args: Any) -> None:
+    """Send the Celery `task` with `args` and store its task id on the job's row."""
+    result = task.delay(*args)
+    type(job)._default_manager.filter(pk=job.pk).update(celery_task_id=result.id or "")
+
+
+def requeue(job: Job, task: Any, **fields: Any) -> bool:
+    """Queue a failed or cancelled job again: `task(job.pk)`, with `fields` stored on the row.
+
+    The status goes back to queued and the cancel request, error and finish time are cleared.
+    Returns False, changing nothing, for a job in any other state.
+    """
+    if job.status not in (RunStatus.FAILED, RunStatus.CANCELLED):
+        return False
+    type(job)._default_manager.filter(pk=job.pk).update(
+        status=RunStatus.QUEUED, cancel_requested=False, error="", finished_at=None, **fields
+    )
+    enqueue(job, task, job.pk)
+    return True
+
+
+def job_status(job: Job) -> dict[str, Any]:
+    """What every job's status.json says; each page adds its own counters."""
+    return {
+        "id": job.pk,
+        "status": job.status,
+        "status_display": str(job.get_status_display()),
+        "progress": job.progress,
+        "message": job.message,
+        "error": job.error,
+        "is_finished": job.is_finished,
+        "cancel_requested": job.cancel_requested,
+    }
 
 
 def execute_job(job: J, work: Callable[[J], str | None]) -> J:

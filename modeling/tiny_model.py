@@ -6,7 +6,6 @@ tokenizer is trained on the corpus itself; byte-level BPE means any text (Thai, 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -177,15 +176,6 @@ def pretrain_tiny_model(
 def corpus_texts(path: str | Path) -> list[str]:
     """Training texts (prompt + completion) from a prepared `train.jsonl`, for the tokenizer."""
     from modeling.prompting import build_training_text
+    from modeling.training import load_records
 
-    texts = []
-    with Path(path).open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-                texts.append(build_training_text(rec["background"], rec["turns"]))
-            except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-                raise ValueError(f"{path}:{lineno}: not a training record ({exc!r})") from exc
-    return texts
+    return [build_training_text(r["background"], r["turns"]) for r in load_records(path)]

@@ -3,25 +3,24 @@
 from __future__ import annotations
 
 import dataclasses
-import uuid
 from pathlib import Path
 from typing import Any
 
 from django import forms
 from django.apps import apps
 from django.conf import settings
-from django.core.files.uploadedfile import UploadedFile
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import NoReverseMatch, reverse
-from django.utils.text import get_valid_filename
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_POST
 
 from convgen_site.roles import researcher_required
+from convgen_site.uploads import store_upload
 from modeling import export
 from modeling.forms import DEFAULT_CRITERIA, ExportForm
 from modeling.generation import BackgroundFileError, GenerationParams, read_backgrounds
+from modeling.jobs import enqueue, job_status, request_cancel, requeue
 from modeling.models import Dataset, GenerationRun, RunStatus, TrainingRun
 
 BACKGROUND_SUFFIXES = (".jsonl", ".csv", ".tsv", ".txt")
@@ -149,19 +148,6 @@ class GenerationForm(forms.Form):
         return data
 
 
-def _store_upload(upload: UploadedFile) -> Path:
-    """Save an uploaded Backgrounds file under the data directory (streamed, never in memory)."""
-    name = get_valid_filename(Path(upload.name or "backgrounds.txt").name)
-    dest = (
-        Path(settings.CONVGEN_DATA_DIR) / "uploads" / "backgrounds" / f"{uuid.uuid4().hex}-{name}"
-    )
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    with dest.open("wb") as fh:
-        for chunk in upload.chunks():
-            fh.write(chunk)
-    return dest
-
-
 @researcher_required
 def generation_new(request: HttpRequest) -> HttpResponse:
     initial: dict[str, Any] = {}
@@ -172,7 +158,8 @@ def generation_new(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         if data["backgrounds_file"]:
-            input_path = _store_upload(data["backgrounds_file"])
+            folder = Path(settings.CONVGEN_DATA_DIR) / "uploads" / "backgrounds"
+            input_path = store_upload(data["backgrounds_file"], folder, "backgrounds.txt")
         else:
             input_path = Path(settings.CONVGEN_DATA_DIR) / data["backgrounds_path"]
         try:
@@ -208,8 +195,7 @@ def _start_run(
     )
     out = Path(settings.CONVGEN_RUNS_DIR) / "generation" / str(run.pk) / "conversations.jsonl"
     GenerationRun.objects.filter(pk=run.pk).update(output_path=str(out))
-    result = generate_task.delay(run.pk)
-    GenerationRun.objects.filter(pk=run.pk).update(celery_task_id=result.id or "")
+    enqueue(run, generate_task, run.pk)
     return redirect("modeling:generation_detail", pk=run.pk)
 
 
@@ -293,24 +279,22 @@ def generation_export(request: HttpRequest, pk: int) -> HttpResponse | Streaming
     studies = studies_of(run)
     form = ExportForm(request.GET, criteria=criteria_of(studies))
     means: dict[tuple[str, str, str], float] = {}
-    if form.is_valid():
-        thresholds = form.thresholds()
-        if thresholds:
-            try:
-                means = export.rating_means(None, run, thresholds)
-            except export.ExportError as exc:
-                form.add_error(None, str(exc))
-            else:
-                if not means:
-                    form.add_error(
-                        None,
-                        _("No ratings of %(criteria)s for this run's conversations yet.")
-                        % {"criteria": ", ".join(sorted(thresholds))},
-                    )
+    thresholds = form.thresholds() if form.is_valid() else {}
+    if thresholds:
+        try:
+            means = export.rating_means(None, run, thresholds)
+        except export.ExportError as exc:
+            form.add_error(None, str(exc))
+        else:
+            if not means:
+                form.add_error(
+                    None,
+                    _("No ratings of %(criteria)s for this run's conversations yet.")
+                    % {"criteria": ", ".join(sorted(thresholds))},
+                )
     if not form.is_valid():
         return _detail(request, run, studies, form, status=400)
     data = form.cleaned_data
-    thresholds = form.thresholds()
     records = export.select_records(
         export.run_records(run),
         only_parse_ok=data["only_parse_ok"],
@@ -330,18 +314,7 @@ def generation_export(request: HttpRequest, pk: int) -> HttpResponse | Streaming
 
 
 def status_payload(run: GenerationRun) -> dict[str, Any]:
-    return {
-        "id": run.pk,
-        "status": run.status,
-        "status_display": str(run.get_status_display()),
-        "progress": run.progress,
-        "n_done": run.n_done,
-        "n_total": run.n_total,
-        "message": run.message,
-        "error": run.error,
-        "is_finished": run.is_finished,
-        "cancel_requested": run.cancel_requested,
-    }
+    return job_status(run) | {"n_done": run.n_done, "n_total": run.n_total}
 
 
 @researcher_required
@@ -357,24 +330,12 @@ def generation_resume(request: HttpRequest, pk: int) -> HttpResponse:
     from modeling.tasks import generate_task
 
     run = get_object_or_404(GenerationRun, pk=pk)
-    if run.status in (RunStatus.FAILED, RunStatus.CANCELLED):
-        GenerationRun.objects.filter(pk=run.pk).update(
-            status=RunStatus.QUEUED,
-            params=run.params | {"resume": True},
-            cancel_requested=False,
-            error="",
-            message="resumed",
-            finished_at=None,
-        )
-        result = generate_task.delay(run.pk)
-        GenerationRun.objects.filter(pk=run.pk).update(celery_task_id=result.id or "")
+    requeue(run, generate_task, params=run.params | {"resume": True}, message="resumed")
     return redirect("modeling:generation_detail", pk=pk)
 
 
 @researcher_required
 @require_POST
 def generation_cancel(request: HttpRequest, pk: int) -> HttpResponse:
-    from modeling.jobs import request_cancel
-
     request_cancel(get_object_or_404(GenerationRun, pk=pk))
     return redirect("modeling:generation_detail", pk=pk)

@@ -2,35 +2,21 @@
 
 from __future__ import annotations
 
-import uuid
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.core.files.uploadedfile import UploadedFile
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils.text import get_valid_filename
 from django.views.decorators.http import require_GET, require_POST
 
 from convgen_site.roles import researcher_required
+from convgen_site.uploads import safe_filename, store_upload
 from modeling.forms import DatasetUploadForm
+from modeling.jobs import enqueue, job_dir, job_status, request_cancel
 from modeling.models import Dataset
 
 MALFORMED_SHOWN = 200
-
-
-def store_oig_upload(upload: UploadedFile) -> Path:
-    """Save an uploaded OIG file as DATA_DIR/uploads/<uuid>-<safe name>, streamed, never over
-    an existing file."""
-    name = get_valid_filename(Path(upload.name or "oig.jsonl").name) or "oig.jsonl"
-    folder = Path(settings.CONVGEN_DATA_DIR) / "uploads"
-    folder.mkdir(parents=True, exist_ok=True)
-    dest = folder / f"{uuid.uuid4().hex}-{name}"
-    with dest.open("xb") as fh:  # "x": fails rather than overwrite
-        for chunk in upload.chunks():
-            fh.write(chunk)
-    return dest
 
 
 @researcher_required
@@ -40,7 +26,9 @@ def dataset_new(request: HttpRequest) -> HttpResponse:
     form = DatasetUploadForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
-        source = store_oig_upload(data["file"])
+        source = store_upload(
+            data["file"], Path(settings.CONVGEN_DATA_DIR) / "uploads", "oig.jsonl"
+        )
         stem = Path(data["file"].name or "oig").stem
         dataset = Dataset.objects.create(
             name=data["name"] or stem,
@@ -48,13 +36,12 @@ def dataset_new(request: HttpRequest) -> HttpResponse:
             output_dir="",
             created_by=request.user if request.user.is_authenticated else None,
         )
-        folder = get_valid_filename(stem)[:80] or "dataset"
-        # The uuid keeps a reset database (reused ids) from pointing at an old directory.
-        unique = f"{dataset.pk}-{uuid.uuid4().hex[:8]}-{folder}"
-        out = Path(settings.CONVGEN_DATA_DIR) / "datasets" / unique
+        label = safe_filename(stem, "dataset")[:80]
+        out = job_dir(Path(settings.CONVGEN_DATA_DIR) / "datasets", dataset, label)
         Dataset.objects.filter(pk=dataset.pk).update(output_dir=str(out))
-        result = prepare_data_task.delay(dataset.pk, str(source), str(out), form.prepare_options())
-        Dataset.objects.filter(pk=dataset.pk).update(celery_task_id=result.id or "")
+        enqueue(
+            dataset, prepare_data_task, dataset.pk, str(source), str(out), form.prepare_options()
+        )
         return redirect("modeling:dataset_detail", pk=dataset.pk)
     return render(
         request,
@@ -98,18 +85,7 @@ def dataset_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def dataset_payload(dataset: Dataset) -> dict[str, Any]:
-    return {
-        "id": dataset.pk,
-        "status": dataset.status,
-        "status_display": str(dataset.get_status_display()),
-        "progress": dataset.progress,
-        "message": dataset.message,
-        "error": dataset.error,
-        "n_train": dataset.n_train,
-        "n_val": dataset.n_val,
-        "is_finished": dataset.is_finished,
-        "cancel_requested": dataset.cancel_requested,
-    }
+    return job_status(dataset) | {"n_train": dataset.n_train, "n_val": dataset.n_val}
 
 
 @researcher_required
@@ -121,7 +97,5 @@ def dataset_status(request: HttpRequest, pk: int) -> JsonResponse:
 @researcher_required
 @require_POST
 def dataset_cancel(request: HttpRequest, pk: int) -> HttpResponse:
-    from modeling.jobs import request_cancel
-
     request_cancel(get_object_or_404(Dataset, pk=pk))
     return redirect("modeling:dataset_detail", pk=pk)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,8 @@ from django.views.decorators.http import require_GET, require_POST
 
 from convgen_site.roles import researcher_required
 from modeling.forms import TrainingForm
-from modeling.models import Dataset, RunStatus, TrainingRun
+from modeling.jobs import enqueue, job_dir, job_status, request_cancel, requeue
+from modeling.models import Dataset, TrainingRun
 
 # The loss chart's drawing area inside its SVG viewBox (CHART_W x CHART_H).
 CHART_W, CHART_H = 640, 240
@@ -116,11 +116,9 @@ def training_new(request: HttpRequest) -> HttpResponse:
             config=data["config"],
             created_by=request.user if request.user.is_authenticated else None,
         )
-        # The uuid keeps a reset database (reused ids) from resuming an old run's checkpoints.
-        out = Path(settings.CONVGEN_RUNS_DIR) / "training" / f"{run.pk}-{uuid.uuid4().hex[:8]}"
+        out = job_dir(Path(settings.CONVGEN_RUNS_DIR) / "training", run)
         TrainingRun.objects.filter(pk=run.pk).update(output_dir=str(out))
-        result = train_lora_task.delay(run.pk)
-        TrainingRun.objects.filter(pk=run.pk).update(celery_task_id=result.id or "")
+        enqueue(run, train_lora_task, run.pk)
         return redirect("modeling:training_detail", pk=run.pk)
     return render(request, "modeling/training_new.html", {"form": form})
 
@@ -143,17 +141,9 @@ def training_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def training_payload(run: TrainingRun) -> dict[str, Any]:
-    return {
-        "id": run.pk,
-        "status": run.status,
-        "status_display": str(run.get_status_display()),
-        "progress": run.progress,
+    return job_status(run) | {
         "step": run.step,
         "total_steps": run.total_steps,
-        "message": run.message,
-        "error": run.error,
-        "is_finished": run.is_finished,
-        "cancel_requested": run.cancel_requested,
         "loss_curve": run.loss_curve or [],
         "chart": loss_chart(run.loss_curve or []),
     }
@@ -168,8 +158,6 @@ def training_status(request: HttpRequest, pk: int) -> JsonResponse:
 @researcher_required
 @require_POST
 def training_cancel(request: HttpRequest, pk: int) -> HttpResponse:
-    from modeling.jobs import request_cancel
-
     request_cancel(get_object_or_404(TrainingRun, pk=pk))
     return redirect("modeling:training_detail", pk=pk)
 
@@ -181,15 +169,11 @@ def training_resume(request: HttpRequest, pk: int) -> HttpResponse:
     from modeling.tasks import train_lora_task
 
     run = get_object_or_404(TrainingRun, pk=pk)
-    if run.status in (RunStatus.FAILED, RunStatus.CANCELLED):
-        TrainingRun.objects.filter(pk=run.pk).update(
-            status=RunStatus.QUEUED,
-            config=(run.config or {}) | {"resume": has_checkpoint(run)},
-            cancel_requested=False,
-            error="",
-            message="resumed" if has_checkpoint(run) else "restarted",
-            finished_at=None,
-        )
-        result = train_lora_task.delay(run.pk)
-        TrainingRun.objects.filter(pk=run.pk).update(celery_task_id=result.id or "")
+    resume = has_checkpoint(run)
+    requeue(
+        run,
+        train_lora_task,
+        config=(run.config or {}) | {"resume": resume},
+        message="resumed" if resume else "restarted",
+    )
     return redirect("modeling:training_detail", pk=pk)
