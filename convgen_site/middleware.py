@@ -12,10 +12,12 @@ from collections.abc import Callable
 
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils.html import escape
+from django.utils.translation import gettext_lazy as _
 
 log = logging.getLogger(__name__)
 RETRY_AFTER_S = 5
-MESSAGE = (
+MESSAGE = _(
     "The database is briefly unavailable. Please try again in a few seconds; a rating sent again "
     "is stored once."
 )
@@ -35,10 +37,10 @@ class DatabaseUnavailableMiddleware:
                     exc_info=exception)  # fmt: skip
         response: HttpResponse
         if request.path.startswith("/api/") or "json" in request.headers.get("Accept", ""):
-            response = JsonResponse({"detail": MESSAGE}, status=503)
+            response = JsonResponse({"detail": str(MESSAGE)}, status=503)
         else:
             response = HttpResponse(
-                f"<!doctype html><title>503 Service Unavailable</title><p>{MESSAGE}</p>",
+                f"<!doctype html><title>503 Service Unavailable</title><p>{escape(MESSAGE)}</p>",
                 status=503,
             )
         response["Retry-After"] = str(RETRY_AFTER_S)

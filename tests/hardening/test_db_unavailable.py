@@ -48,3 +48,12 @@ def test_a_page_answers_503_too_and_other_errors_stay_500(
         response = rater_client.get("/annotation/lost/rate/")
     assert response.status_code == 500
     assert not response.has_header("Retry-After")
+
+
+def test_a_thai_rater_reads_the_503_page_in_thai(rater_client: Client, study: Study) -> None:
+    rater_client.raise_request_exception = False
+    with mock.patch("annotation.allocation.next_assignment", side_effect=OperationalError("x")):
+        response = rater_client.get("/annotation/lost/rate/", HTTP_ACCEPT_LANGUAGE="th")
+    assert response.status_code == 503
+    body = response.content.decode()
+    assert "ฐานข้อมูลไม่พร้อมใช้งานชั่วคราว" in body and "briefly unavailable" not in body

@@ -187,3 +187,15 @@ def test_names_in_the_manifest_are_escaped(researcher_client: Client) -> None:
     body = html.content.decode()
     assert "<script>alert(1)</script>" not in body
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in body
+
+
+@pytest.mark.parametrize("name", ["***.jsonl", "..jsonl"])
+def test_a_file_name_with_nothing_usable_is_stored_under_a_default_name(
+    researcher_client: Client, name: str
+) -> None:
+    status, _ = _post(researcher_client, oig_upload(name=name))
+    assert status == 302
+    dataset = Dataset.objects.get()
+    assert dataset.status == RunStatus.SUCCEEDED and dataset.n_train == 5
+    assert Path(dataset.source_path).parent == Path(settings.CONVGEN_DATA_DIR) / "uploads"
+    assert Path(dataset.source_path).read_bytes() == HAND_BUILT_BYTES
