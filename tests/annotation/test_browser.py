@@ -77,7 +77,9 @@ def test_a_rater_rates_with_the_keyboard_only_on_a_phone(
             page.on("dialog", on_dialog)
 
             page.goto(f"{live_server.url}/accounts/login/?next=/annotation/river/rate/")
-            page.keyboard.type("rat")  # the username field has autofocus
+            # The username field has autofocus; Chromium may apply it just after "load".
+            page.wait_for_function("document.activeElement?.id === 'id_username'")
+            page.keyboard.type("rat")
             page.keyboard.press("Tab")
             page.keyboard.type("pw-for-tests-1")
             page.keyboard.press("Enter")
