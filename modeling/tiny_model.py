@@ -165,7 +165,7 @@ def pretrain_tiny_model(
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
-        losses.append(float(loss))
+        losses.append(loss.item())
         if on_step is not None:
             on_step(step, losses[-1])
     model.eval()
