@@ -2,14 +2,13 @@
 
 Repeated phrases (word n-grams present in many outputs, such as "examples include :"),
 distinct-1/2 (Li et al., 2016: unique n-grams / all n-grams), the share of near-duplicate outputs
-(MinHash over character 5-gram shingles, then exact Jaccard >= threshold) and parse failures.
-Words are ``\\w+`` runs and single punctuation marks, lower-cased. Scripts written without spaces
-(Thai) count a whole run as one word; the near-duplicate check uses characters and is unaffected.
+(the definition data preparation uses, from `modeling.oig.dedupe`) and parse failures. Words are
+``\\w+`` runs and single punctuation marks, lower-cased. Scripts written without spaces (Thai)
+count a whole run as one word; the near-duplicate check uses bytes and is unaffected.
 """
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
@@ -17,6 +16,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
+
+from modeling.oig.dedupe import NearDuplicateIndex, dedupe_key
 
 __all__ = [
     "DiversityReport",
@@ -164,84 +165,27 @@ def _overlap(left: tuple[str, ...], right: tuple[str, ...]) -> tuple[str, ...] |
     return None
 
 
-def _shingles(text: str, k: int = 5) -> set[str]:
-    norm = " ".join(text.lower().split())
-    if len(norm) <= k:
-        return {norm} if norm else set()
-    return {norm[i : i + k] for i in range(len(norm) - k + 1)}
+def near_duplicate_groups(texts: Sequence[str], threshold: float = 0.8) -> list[list[int]]:
+    """Groups (size >= 2) of texts that are near duplicates of the group's first text.
 
-
-def _minhash(shingles: set[str], a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    base = np.array(
-        [
-            int.from_bytes(hashlib.blake2b(s.encode(), digest_size=8).digest(), "little")
-            for s in shingles
-        ],
-        dtype=np.uint64,
-    )
-    # a*x + b modulo 2**64 (numpy wraps) with odd a is a bijection: a cheap random permutation.
-    return (a[:, None] * base[None, :] + b[:, None]).min(axis=1)
-
-
-def near_duplicate_groups(
-    texts: Sequence[str], threshold: float = 0.8, num_perm: int = 64, bands: int = 16
-) -> list[list[int]]:
-    """Groups (size >= 2) of texts whose shingle Jaccard similarity is >= `threshold`.
-
-    Exact copies (after case and space folding) are grouped first. Among the distinct texts,
-    MinHash + LSH banding (16 bands of 4 rows: a pair at Jaccard 0.8 is proposed with probability
-    > 0.999) proposes candidates, each confirmed with the exact Jaccard, so no reported pair is a
-    false positive. Fewer than 50 distinct texts are compared exhaustively.
+    "Near duplicate" is data preparation's definition (`modeling.oig.dedupe`): MinHash-estimated
+    Jaccard similarity >= `threshold` of the 16-byte windows of the case-folded text without
+    spaces and punctuation. Texts are taken in order; each joins the group of the first earlier
+    text it nearly duplicates, as `prepare` would drop it in favour of that one.
     """
-    norm_index: dict[str, int] = {}
-    owner: list[int] = []  # index into `uniques` for every text
-    uniques: list[str] = []
-    for t in texts:
-        norm = " ".join(t.lower().split())
-        if norm not in norm_index:
-            norm_index[norm] = len(uniques)
-            uniques.append(norm)
-        owner.append(norm_index[norm])
-    sets = [_shingles(u) for u in uniques]
-    n = len(sets)
-    parent = list(range(n))
-
-    def find(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    def jaccard(i: int, j: int) -> float:
-        a, b = sets[i], sets[j]
-        return len(a & b) / len(a | b) if a or b else 1.0
-
-    pairs: set[tuple[int, int]] = set()
-    if n < 50:
-        pairs = {(i, j) for i in range(n) for j in range(i + 1, n)}
-    else:
-        rng = np.random.default_rng(0)
-        top = np.iinfo(np.uint64).max
-        a = rng.integers(0, top, size=num_perm, dtype=np.uint64, endpoint=True) | np.uint64(1)
-        b = rng.integers(0, top, size=num_perm, dtype=np.uint64, endpoint=True)
-        rows = num_perm // bands
-        buckets: dict[tuple[int, bytes], list[int]] = {}
-        for i, s in enumerate(sets):
-            sig = _minhash(s or {""}, a, b)
-            for band in range(bands):
-                key = (band, sig[band * rows : (band + 1) * rows].tobytes())
-                buckets.setdefault(key, []).append(i)
-        for members in buckets.values():
-            for x in range(len(members)):
-                for y in range(x + 1, len(members)):
-                    pairs.add((members[x], members[y]))
-    for i, j in sorted(pairs):
-        if find(i) != find(j) and jaccard(i, j) >= threshold:
-            parent[find(i)] = find(j)
+    index = NearDuplicateIndex(threshold)
+    firsts: list[int] = []  # text index of each indexed text
     groups: dict[int, list[int]] = {}
-    for idx, u in enumerate(owner):
-        groups.setdefault(find(u), []).append(idx)
-    return [g for g in groups.values() if len(g) > 1]
+    for i, text in enumerate(texts):
+        sig = index.signature(dedupe_key(text))
+        buckets = index.band_buckets(sig)
+        found = index.find_near(sig, buckets)
+        if found is None:
+            firsts.append(i)
+            index.add(f"{i:x}", sig, buckets)
+        else:
+            groups.setdefault(firsts[found], [firsts[found]]).append(i)
+    return list(groups.values())
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ import psutil
 from django.utils import timezone
 
 from modeling.models import Dataset, GenerationRun, Job, RunStatus, TrainingRun
+from modeling.progress import Cancelled
 
 __all__ = [
     "JOB_MODELS",
@@ -53,11 +54,8 @@ RESUME_HINT = "resume to continue from the last checkpoint"
 START_TIME_SLACK_S = 2.0
 
 
-class Cancelled(Exception):
-    """Raised inside a job when a researcher asked for it to stop."""
-
-
 def worker_id() -> str:
+    """This process as "host:pid", the form the dead-worker reaper parses."""
     return f"{socket.gethostname()}:{os.getpid()}"
 
 

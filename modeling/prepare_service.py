@@ -1,6 +1,6 @@
 """Run a Dataset row: prepare an OIG file, keeping status, progress and the manifest on the row.
 
-Thin Django layer over `modeling.data.prepare`; the Celery task and the `prepare_data` command
+Thin Django layer over `modeling.oig.prepare`; the Celery task and the `prepare_data` command
 call `run_prepare`. The core writes into a temporary directory and renames it into place only
 on success, so a failed or cancelled run never loses an existing dataset directory.
 """
@@ -12,9 +12,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from modeling import data
 from modeling.jobs import Cancelled, execute_job
 from modeling.models import Dataset
+from modeling.oig.prepare import prepare
 
 __all__ = ["Cancelled", "run_prepare"]
 
@@ -45,7 +45,7 @@ def run_prepare(
 ) -> Dataset:
     """Prepare INPUT_PATH into OUTPUT_DIR for this row: running -> succeeded/failed/cancelled.
 
-    `options` are `modeling.data.prepare` keywords (val_fraction, seed, limit, on_error,
+    `options` are `modeling.oig.prepare.prepare` keywords (val_fraction, seed, limit, on_error,
     near_dup_threshold, tokenizer, max_tokens, overwrite, workers). `on_progress` also sees every
     progress report (the command drives its terminal progress bar with it). Failures are
     stored on the row and re-raised.
@@ -73,10 +73,7 @@ def run_prepare(
             last = now
             return job.report_progress(fraction, message)
 
-        try:
-            result = data.prepare(input_path, output_dir, progress_callback=report, **options)
-        except data.Cancelled as exc:
-            raise Cancelled(str(exc)) from None
+        result = prepare(input_path, output_dir, progress_callback=report, **options)
         job.input_sha256 = result.input_sha256
         job.n_train = result.n_train
         job.n_val = result.n_val

@@ -3,7 +3,7 @@
 Mimics `unified_abstract_infill.jsonl`: about half the lines are ``Background: ...`` passages
 with one or more ``<human>:``/``<bot>:`` turns, the rest are other instruction lines. Mixed in:
 Thai passages, emoji, URLs and HTML/wiki junk, exact and near duplicates, malformed JSON.
-Each line carries the label of what `modeling.data.prepare` should do with it.
+Each line carries the label of what `modeling.oig.prepare.prepare` should do with it.
 """
 
 from __future__ import annotations

@@ -8,7 +8,8 @@ import unicodedata
 
 import pytest
 
-from modeling.data import LineError, clean_text, parse_oig_line, parse_text, record_id
+from modeling.oig.clean import clean_text
+from modeling.oig.parse import LineError, parse_oig_line, parse_text, record_id
 from modeling.prompting import build_training_text
 
 THAI = "น้ำตกเอราวัณอยู่ที่จังหวัดกาญจนบุรี ผู้คนชอบไปเที่ยวที่นั่นในฤดูฝน"

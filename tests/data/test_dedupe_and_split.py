@@ -7,14 +7,14 @@ import random
 import numpy as np
 import pytest
 
-from modeling.data import (
+from modeling.oig.dedupe import (
     NearDuplicateIndex,
     dedupe_key,
     estimated_jaccard,
-    is_validation,
     minhash_signature,
     shingle_hashes,
 )
+from modeling.oig.prepare import is_validation
 
 WORDS = [
     "river",

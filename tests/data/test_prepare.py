@@ -10,14 +10,14 @@ from pathlib import Path
 import pytest
 from tokenizers import Tokenizer, models, pre_tokenizers, trainers
 
-from modeling.data import (
-    DROP_REASONS,
-    Cancelled,
+from modeling.oig.parse import DROP_REASONS
+from modeling.oig.prepare import (
     MalformedLineError,
     effective_workers,
     load_token_counter,
     prepare,
 )
+from modeling.progress import Cancelled
 from modeling.prompting import build_training_text
 from modeling.synthetic import write_synthetic_oig
 from tests.data.conftest import HAND_BUILT_KEPT_LINES, HAND_BUILT_MALFORMED_LINES, THAI_BG

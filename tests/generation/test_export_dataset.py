@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from django.core.management import CommandError, call_command
 
-from modeling.data import prepare
 from modeling.models import Conversation, GenerationRun
+from modeling.oig.prepare import prepare
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db

@@ -23,7 +23,7 @@ FACTS = [
 
 @pytest.mark.slow
 def test_an_adapter_trained_on_the_template_writes_parseable_conversations(tmp_path: Path) -> None:
-    from modeling.data import prepare
+    from modeling.oig.prepare import prepare
     from modeling.tiny_model import build_tiny_model
     from modeling.training import TrainConfig, train
 

@@ -10,8 +10,8 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from modeling.data import MalformedLineError
 from modeling.models import Dataset, RunStatus
+from modeling.oig.prepare import MalformedLineError
 from modeling.prepare_service import run_prepare
 
 
