@@ -27,7 +27,7 @@ from annotation.serializers import (
     StudySerializer,
     SubmitSerializer,
 )
-from annotation.services import studies_for
+from annotation.studies import studies_for
 from convgen_site.roles import IsRater, IsResearcher, is_researcher
 
 

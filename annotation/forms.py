@@ -1,23 +1,21 @@
-"""Forms of the researcher pages (create a study) and the rater page (one rating set)."""
+"""Forms: create a study, rate one item (the rater page), export a rated generation run."""
 
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 from typing import Any
 
 from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.utils.text import slugify
 from django.utils.translation import gettext_lazy as _
 
+from annotation.items import InputError, ItemRow, read_item_rows, rows_from_generation_run
 from annotation.models import Study
-from annotation.services import (
-    InputError,
-    ItemRow,
-    StudySpec,
-    read_item_rows,
-    rows_from_generation_run,
-)
+from annotation.rated_export import DEFAULT_CRITERIA
+from annotation.studies import StudySpec
 from modeling.models import GenerationRun
 
 MAX_ITEM_FILE_BYTES = 50 * 1024 * 1024
@@ -105,3 +103,97 @@ class StudyCreateForm(forms.Form):
             items_per_rater=data["items_per_rater"],
             lease_seconds=data["lease_minutes"] * 60,
         )
+
+
+class RatingForm(forms.Form):
+    """One answer on the rater page: a score per criterion, or skip / flag with a reason.
+
+    Scores stay text here: `allocation.validate_ratings` checks them against the study's scale
+    (the same check the API makes), so the page and the API report the same errors.
+    """
+
+    action = forms.CharField(required=False)
+    skip_reason = forms.CharField(required=False)
+    flag_reason = forms.CharField(required=False)
+    time_spent_ms = forms.CharField(required=False)
+    submission_key = forms.CharField(required=False)
+
+    def __init__(self, study: Study, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.criteria_keys = list(study.criteria_keys)
+        for target, criterion in self.criteria_keys:
+            self.fields[f"{target}__{criterion}"] = forms.CharField(required=False, strip=False)
+
+    def clean_action(self) -> str:
+        action = self.cleaned_data.get("action")
+        return action if action in ("skip", "flag") else "submit"
+
+    def clean_time_spent_ms(self) -> int | None:
+        value = self.cleaned_data.get("time_spent_ms") or ""
+        return int(value) if value.isdigit() else None
+
+    def posted(self) -> dict[str, str]:
+        """The scores as sent, by field name (to show them again next to an error)."""
+        return {
+            f"{t}__{c}": self.cleaned_data.get(f"{t}__{c}") or "" for t, c in self.criteria_keys
+        }
+
+    def entries(self) -> list[dict[str, str]]:
+        """The scores given, as `allocation.validate_ratings` takes them."""
+        posted = self.posted()
+        return [
+            {"target": t, "criterion": c, "score": posted[f"{t}__{c}"]}
+            for t, c in self.criteria_keys
+            if posted[f"{t}__{c}"]
+        ]
+
+
+class ExportForm(forms.Form):
+    """Download a generation run as jsonl, optionally only conversations rated well enough."""
+
+    format = forms.ChoiceField(
+        label=_("Format"),
+        choices=[("oig", _("OIG text")), ("messages", _("chat messages"))],
+        initial="oig",
+        required=False,
+    )
+    target = forms.ChoiceField(
+        label=_("Ratings of"),
+        choices=[("question", _("question")), ("answer", _("answer")), ("both", _("both"))],
+        initial="answer",
+        required=False,
+        help_text=_("Whose mean rating must reach the minimum; both: question and answer."),
+    )
+    only_parse_ok = forms.BooleanField(
+        label=_("Only parsed conversations"), initial=True, required=False
+    )
+
+    def __init__(self, *args: Any, criteria: Sequence[str] = DEFAULT_CRITERIA, **kwargs: Any):
+        kwargs.setdefault("auto_id", "id_export_%s")
+        super().__init__(*args, **kwargs)
+        self.criteria: dict[str, str] = {}  # field name -> criterion
+        for criterion in criteria:
+            name = "min_" + (slugify(criterion).replace("-", "_") or "criterion")
+            if name in self.fields:
+                continue
+            self.criteria[name] = criterion
+            self.fields[name] = forms.FloatField(
+                label=_("Minimum mean %(criterion)s") % {"criterion": criterion},
+                required=False,
+                help_text=_("Empty: no filter."),
+            )
+
+    def clean_format(self) -> str:
+        return str(self.cleaned_data.get("format") or "oig")
+
+    def clean_target(self) -> str:
+        return str(self.cleaned_data.get("target") or "answer")
+
+    @property
+    def criterion_fields(self) -> list[forms.BoundField]:
+        return [self[name] for name in self.criteria]
+
+    def thresholds(self) -> dict[str, float]:
+        """{criterion: minimum mean} for the filled-in minimums."""
+        data = self.cleaned_data
+        return {c: data[name] for name, c in self.criteria.items() if data.get(name) is not None}

@@ -7,19 +7,24 @@ from typing import Any, cast
 
 from django.contrib import messages
 from django.contrib.auth.models import User
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db import IntegrityError
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import NoReverseMatch, reverse
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from annotation import allocation, services
-from annotation.forms import StudyCreateForm
+from annotation import allocation, monitoring, rated_export
+from annotation.forms import ExportForm, RatingForm, StudyCreateForm
 from annotation.models import Assignment, AssignmentStatus, Study
+from annotation.rating_files import iter_export_lines
+from annotation.studies import create_study, studies_for
 from convgen_site.roles import is_researcher, rater_required, researcher_required
+from modeling import export
+from modeling.models import GenerationRun
+from modeling.views.generation import render_run_page
 
 
 def _user(request: HttpRequest) -> User:
@@ -45,9 +50,9 @@ def scale_label(target: str, criterion: str) -> str:
 
 @rater_required
 def study_list(request: HttpRequest) -> HttpResponse:
-    studies = list(services.studies_for(_user(request)))
+    studies = list(studies_for(_user(request)))
     if is_researcher(_user(request)):
-        overviews = [(study, services.overview(study)) for study in studies]
+        overviews = [(study, monitoring.overview(study)) for study in studies]
         return render(request, "annotation/study_list_researcher.html", {"overviews": overviews})
     rows = [(study, allocation.progress(study, _user(request))) for study in studies]
     return render(request, "annotation/study_list.html", {"rows": rows})
@@ -59,8 +64,8 @@ def study_create(request: HttpRequest) -> HttpResponse:
     form = StudyCreateForm(request.POST or None, request.FILES or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         try:
-            study = services.create_study(form.spec(), form.cleaned_data["rows"], _user(request))
-        except (services.ValidationError, IntegrityError) as exc:
+            study = create_study(form.spec(), form.cleaned_data["rows"], _user(request))
+        except (ValidationError, IntegrityError) as exc:
             form.add_error(None, str(exc))
         else:
             count = len(form.cleaned_data["rows"])
@@ -72,14 +77,14 @@ def study_create(request: HttpRequest) -> HttpResponse:
 @researcher_required
 def study_detail(request: HttpRequest, slug: str) -> HttpResponse:
     study = get_object_or_404(Study, slug=slug)
-    items = Paginator(services.item_progress(study), 100).get_page(request.GET.get("page"))
+    items = Paginator(monitoring.item_progress(study), 100).get_page(request.GET.get("page"))
     context = {
         "study": study,
-        "overview": services.overview(study),
-        "raters": services.rater_progress(study),
-        "failures": services.attention_check_failures(study),
-        "speeders": services.speeders(study)[:200],
-        "problems": services.flagged_assignments(study)[:200],
+        "overview": monitoring.overview(study),
+        "raters": monitoring.rater_progress(study),
+        "failures": monitoring.attention_check_failures(study),
+        "speeders": monitoring.speeders(study)[:200],
+        "problems": monitoring.flagged_assignments(study)[:200],
         "items": items,
         "stats_url": stats_report_url(study),
     }
@@ -104,7 +109,7 @@ def study_export(request: HttpRequest, slug: str, fmt: str) -> StreamingHttpResp
     content_type = "text/csv" if fmt == "csv" else "application/x-ndjson"
     # Streamed: a large study's export never sits in memory as one string.
     response = StreamingHttpResponse(
-        services.iter_export_lines(study, fmt, include_attention_checks=include),
+        iter_export_lines(study, fmt, include_attention_checks=include),
         content_type=f"{content_type}; charset=utf-8",
     )
     response["Content-Disposition"] = f'attachment; filename="{study.slug}-ratings.{fmt}"'
@@ -219,10 +224,13 @@ def rate(request: HttpRequest, slug: str, assignment_id: int) -> HttpResponse:
     if request.method == "GET":
         return _render_rate(request, study, assignment)
 
-    action = request.POST.get("action", "submit")
+    form = RatingForm(study, request.POST)
+    form.is_valid()  # every field is optional; the scores are checked by allocation below
+    data = form.cleaned_data
+    action = data["action"]
     try:
         if action in ("skip", "flag"):
-            reason = request.POST.get(f"{action}_reason", "").strip()
+            reason = data[f"{action}_reason"]
             if action == "skip" and not reason:
                 return _render_rate(
                     request,
@@ -234,14 +242,9 @@ def rate(request: HttpRequest, slug: str, assignment_id: int) -> HttpResponse:
             status = AssignmentStatus.SKIPPED if action == "skip" else AssignmentStatus.FLAGGED
             allocation.give_up(assignment, status, reason or _("broken item"))
             return redirect("annotation:rate_next", slug=slug)
-        posted = {k: str(v) for k, v in request.POST.items() if "__" in k}
-        entries = [
-            {"target": t, "criterion": c, "score": posted.get(f"{t}__{c}", "")}
-            for t, c in study.criteria_keys
-            if posted.get(f"{t}__{c}")
-        ]
+        posted = form.posted()
         try:
-            scores = allocation.validate_ratings(study, entries)
+            scores = allocation.validate_ratings(study, form.entries())
         except ValueError as exc:
             errors = {
                 f"{t}/{c}": _("Please rate: %(scale)s") % {"scale": scale_label(t, c)}
@@ -251,13 +254,53 @@ def rate(request: HttpRequest, slug: str, assignment_id: int) -> HttpResponse:
             return _render_rate(
                 request, study, assignment, posted=posted, errors=errors, status=400
             )
-        time_ms = request.POST.get("time_spent_ms", "")
         allocation.submit(
             assignment,
             scores,
-            time_spent_ms=int(time_ms) if time_ms.isdigit() else None,
-            submission_key=request.POST.get("submission_key", ""),
+            time_spent_ms=data["time_spent_ms"],
+            submission_key=data["submission_key"],
         )
     except allocation.LeaseLost:
         messages.info(request, _("That item already has all its ratings. Here is your next one."))
     return redirect("annotation:rate_next", slug=slug)
+
+
+# --- a generation run's export, filtered by its ratings -----------------------------------------
+
+
+@researcher_required
+@require_GET
+def generation_export(request: HttpRequest, pk: int) -> HttpResponse | StreamingHttpResponse:
+    """Stream the run's conversations as jsonl, optionally only those rated well enough.
+
+    Routed as `modeling:generation_export` (see convgen_site.urls): the download on the run page.
+    """
+    run = get_object_or_404(GenerationRun, pk=pk)
+    form = ExportForm(request.GET, criteria=rated_export.criteria_of(rated_export.studies_of(run)))
+    means: dict[tuple[str, str, str], float] = {}
+    thresholds = form.thresholds() if form.is_valid() else {}
+    if thresholds:
+        means = rated_export.rating_means(None, run, thresholds)
+        if not means:
+            form.add_error(
+                None,
+                _("No ratings of %(criteria)s for this run's conversations yet.")
+                % {"criteria": ", ".join(sorted(thresholds))},
+            )
+    if not form.is_valid():
+        return render_run_page(request, run, {"export_form": form}, status=400)
+    data = form.cleaned_data
+    records = export.select_records(
+        export.run_records(run),
+        only_parse_ok=data["only_parse_ok"],
+        keep=rated_export.rating_filter(thresholds, data["target"], means),
+    )
+    response = StreamingHttpResponse(
+        export.export_lines(records, data["format"]),
+        content_type="application/jsonl; charset=utf-8",
+    )
+    suffix = "-rated" if thresholds else ""
+    response["Content-Disposition"] = (
+        f'attachment; filename="generation-run-{run.pk}-{data["format"]}{suffix}.jsonl"'
+    )
+    return response

@@ -1,4 +1,7 @@
-"""Forms of the researcher pages: upload and prepare an OIG file, start a training run, export."""
+"""Forms of the researcher pages: upload and prepare an OIG file, start training or generation.
+
+The export form (with its rating thresholds) is the annotation app's: `annotation.forms`.
+"""
 
 from __future__ import annotations
 
@@ -6,29 +9,33 @@ import dataclasses
 import json
 import re
 import typing
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from django import forms
 from django.conf import settings
-from django.utils.text import slugify
 from django.utils.translation import gettext_lazy as _
 
-from modeling.models import Dataset, RunStatus
+from modeling.generation import GenerationParams
+from modeling.models import Dataset, RunStatus, TrainingRun
+from modeling.options import field_default
 from modeling.training import TrainConfig
 
 __all__ = [
     "DATASET_SUFFIXES",
     "TRAIN_FIELDS",
     "DatasetUploadForm",
-    "ExportForm",
+    "GenerationForm",
     "TrainingForm",
+    "background_files",
     "check_oig_head",
+    "dataclass_form_field",
     "default_base_model",
 ]
 
 DATASET_SUFFIXES = (".jsonl", ".json")
+BACKGROUND_SUFFIXES = (".jsonl", ".csv", ".tsv", ".txt")
 # Lines at the start of an upload checked for UTF-8 before it is accepted (prepare checks all).
 SNIFF_BYTES = 1 << 20
 HUB_ID_RE = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
@@ -243,9 +250,9 @@ def default_base_model() -> str:
     return str(Path(settings.VAR_DIR) / "models" / "tiny")
 
 
-def _train_field(f: dataclasses.Field[Any], hint: Any) -> forms.Field:
-    default: Any = f.default_factory() if callable(f.default_factory) else f.default
-    label = TRAIN_LABELS.get(f.name, f.name)
+def dataclass_form_field(f: dataclasses.Field[Any], hint: Any, label: Any = None) -> forms.Field:
+    """A form field for a dataclass field (TrainConfig, GenerationParams): type, default, help."""
+    default = field_default(f)
     help_text = str(f.metadata.get("help", ""))
     if hint is bool:
         return forms.BooleanField(label=label, initial=default, required=False, help_text=help_text)
@@ -289,7 +296,8 @@ class TrainingForm(forms.Form):
         hints = typing.get_type_hints(TrainConfig)
         by_name = {f.name: f for f in dataclasses.fields(TrainConfig)}
         for name in TRAIN_FIELDS:
-            self.fields[name] = _train_field(by_name[name], hints[name])
+            label = TRAIN_LABELS.get(name, name)
+            self.fields[name] = dataclass_form_field(by_name[name], hints[name], label)
 
     @property
     def model_fields(self) -> list[forms.BoundField]:
@@ -334,57 +342,94 @@ class TrainingForm(forms.Form):
         return data
 
 
-# --- export -----------------------------------------------------------------------------------
-
-DEFAULT_CRITERIA = ("correctness", "creativity")
+# --- generation -------------------------------------------------------------------------------
 
 
-class ExportForm(forms.Form):
-    """Download a generation run as jsonl, optionally only conversations rated well enough."""
+def background_files() -> list[tuple[str, str]]:
+    """Backgrounds files a researcher may pick: under CONVGEN_DATA_DIR, relative paths."""
+    root = Path(settings.CONVGEN_DATA_DIR)
+    if not root.is_dir():
+        return []
+    found = sorted(
+        str(p.relative_to(root))
+        for p in root.rglob("*")
+        if p.suffix.lower() in BACKGROUND_SUFFIXES and p.is_file()
+    )
+    return [(f, f) for f in found[:500]]
 
-    format = forms.ChoiceField(
-        label=_("Format"),
-        choices=[("oig", _("OIG text")), ("messages", _("chat messages"))],
-        initial="oig",
+
+class GenerationForm(forms.Form):
+    """Start a generation run: model, Backgrounds and every generation parameter."""
+
+    name = forms.CharField(max_length=200, required=False)
+    training_run = forms.ModelChoiceField(
+        queryset=TrainingRun.objects.filter(status=RunStatus.SUCCEEDED),
         required=False,
+        help_text=_("Use this run's base model and adapter."),
     )
-    target = forms.ChoiceField(
-        label=_("Ratings of"),
-        choices=[("question", _("question")), ("answer", _("answer")), ("both", _("both"))],
-        initial="answer",
+    base_model = forms.CharField(
+        max_length=500, required=False, help_text=_("Path or hub id (without a training run).")
+    )
+    adapter = forms.CharField(max_length=1000, required=False, help_text=_("LoRA adapter dir."))
+    backgrounds_file = forms.FileField(
+        required=False, help_text=_("Upload .jsonl (background, item/id), .csv or .txt.")
+    )
+    backgrounds_path = forms.ChoiceField(
+        required=False, help_text=_("…or pick a file from the data directory.")
+    )
+    ban_phrases_text = forms.CharField(
+        label=_("Ban phrases"),
         required=False,
-        help_text=_("Whose mean rating must reach the minimum; both: question and answer."),
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=_("One per line, e.g. Examples include:"),
     )
-    only_parse_ok = forms.BooleanField(
-        label=_("Only parsed conversations"), initial=True, required=False
+    n_shards = forms.IntegerField(initial=1, min_value=1, max_value=64)
+    device = forms.ChoiceField(
+        choices=[("auto", "auto"), ("cpu", "cpu"), ("cuda", "cuda")], initial="auto"
     )
 
-    def __init__(self, *args: Any, criteria: Sequence[str] = DEFAULT_CRITERIA, **kwargs: Any):
-        kwargs.setdefault("auto_id", "id_export_%s")
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.criteria: dict[str, str] = {}  # field name -> criterion
-        for criterion in criteria:
-            name = "min_" + (slugify(criterion).replace("-", "_") or "criterion")
-            if name in self.fields:
-                continue
-            self.criteria[name] = criterion
-            self.fields[name] = forms.FloatField(
-                label=_("Minimum mean %(criterion)s") % {"criterion": criterion},
-                required=False,
-                help_text=_("Empty: no filter."),
-            )
+        choice = self.fields["backgrounds_path"]
+        assert isinstance(choice, forms.ChoiceField)
+        choice.choices = [("", "—"), *background_files()]
+        hints = typing.get_type_hints(GenerationParams)
+        for f in dataclasses.fields(GenerationParams):
+            if f.name != "ban_phrases":
+                self.fields[f.name] = dataclass_form_field(f, hints[f.name])
 
-    def clean_format(self) -> str:
-        return str(self.cleaned_data.get("format") or "oig")
-
-    def clean_target(self) -> str:
-        return str(self.cleaned_data.get("target") or "answer")
+    MODEL_FIELDS = ("name", "training_run", "base_model", "adapter")
+    INPUT_FIELDS = ("backgrounds_file", "backgrounds_path")
 
     @property
-    def criterion_fields(self) -> list[forms.BoundField]:
-        return [self[name] for name in self.criteria]
+    def model_fields(self) -> list[forms.BoundField]:
+        return [self[name] for name in self.MODEL_FIELDS]
 
-    def thresholds(self) -> dict[str, float]:
-        """{criterion: minimum mean} for the filled-in minimums."""
-        data = self.cleaned_data
-        return {c: data[name] for name, c in self.criteria.items() if data.get(name) is not None}
+    @property
+    def input_fields(self) -> list[forms.BoundField]:
+        return [self[name] for name in self.INPUT_FIELDS]
+
+    @property
+    def param_fields(self) -> list[forms.BoundField]:
+        skip = self.MODEL_FIELDS + self.INPUT_FIELDS
+        return [self[name] for name in self.fields if name not in skip]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if not data.get("training_run") and not data.get("base_model"):
+            raise forms.ValidationError(_("Choose a training run or enter a base model."))
+        has_file, has_path = bool(data.get("backgrounds_file")), bool(data.get("backgrounds_path"))
+        if has_file == has_path:
+            raise forms.ValidationError(_("Upload a Backgrounds file or pick one (not both)."))
+        upload = data.get("backgrounds_file")
+        if upload is not None and upload.size > settings.CONVGEN_MAX_UPLOAD_BYTES:
+            raise forms.ValidationError(_("The Backgrounds file is larger than the upload limit."))
+        names = {f.name for f in dataclasses.fields(GenerationParams)} - {"ban_phrases"}
+        phrases = [p.strip() for p in data.get("ban_phrases_text", "").splitlines() if p.strip()]
+        try:
+            data["params"] = GenerationParams(
+                **{k: data[k] for k in names if k in data}, ban_phrases=tuple(phrases)
+            )
+        except (TypeError, ValueError) as exc:
+            raise forms.ValidationError(str(exc)) from exc
+        return data

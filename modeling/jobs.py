@@ -40,6 +40,7 @@ __all__ = [
     "reap_stale_jobs",
     "request_cancel",
     "requeue",
+    "start_job",
     "worker_id",
 ]
 
@@ -72,6 +73,27 @@ def enqueue(job: Job, task: Any, *args: Any) -> None:
     """Send the Celery `task` with `args` and store its task id on the job's row."""
     result = task.delay(*args)
     type(job)._default_manager.filter(pk=job.pk).update(celery_task_id=result.id or "")
+
+
+def start_job(
+    model: type[J],
+    task: Any,
+    *,
+    path_field: str,
+    path: Callable[[J], Path],
+    task_args: Callable[[J], tuple[Any, ...]] | None = None,
+    **fields: Any,
+) -> J:
+    """Start a job: create its row, give it its output path (which needs the row's pk), queue it.
+
+    `path(job)` names the output (a folder or file) stored in `path_field`; the Celery `task`
+    gets `task_args(job)`, by default just the job's pk.
+    """
+    job = model._default_manager.create(**{path_field: ""}, **fields)
+    setattr(job, path_field, str(path(job)))
+    model._default_manager.filter(pk=job.pk).update(**{path_field: getattr(job, path_field)})
+    enqueue(job, task, *(task_args(job) if task_args else (job.pk,)))
+    return job
 
 
 def requeue(job: Job, task: Any, **fields: Any) -> bool:

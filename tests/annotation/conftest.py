@@ -7,8 +7,9 @@ from django.contrib.auth.models import User
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from annotation.items import ItemRow
 from annotation.models import Study
-from annotation.services import ItemRow, StudySpec, create_study
+from annotation.studies import StudySpec, create_study
 from tests.annotation.factories import make_rater
 
 SECRET_SOURCES = ("llama-7b-lora-secret", "gpt-reference-secret")

@@ -7,8 +7,9 @@ from typing import Any
 import factory
 from django.contrib.auth.models import User
 
+from annotation.items import ItemRow
 from annotation.models import Study
-from annotation.services import ItemRow, StudySpec, create_study
+from annotation.studies import StudySpec, create_study
 from convgen_site.roles import RATER, add_role
 from tests.factories import UserFactory
 

@@ -11,8 +11,9 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from annotation import allocation
+from annotation.items import ItemRow
 from annotation.models import Assignment, AssignmentStatus, Item, Rating
-from annotation.services import ItemRow, StudySpec, create_study
+from annotation.studies import StudySpec, create_study
 from tests.annotation.factories import full_scores, make_rater, make_study
 
 pytestmark = pytest.mark.django_db

@@ -8,7 +8,7 @@ import pytest
 from django.test import Client
 
 from annotation.models import Assignment, AssignmentStatus, Item, Rating, Study
-from annotation.services import export_to_string
+from annotation.rating_files import export_to_string
 from tests.annotation.conftest import SECRET_SOURCES
 
 pytestmark = pytest.mark.django_db

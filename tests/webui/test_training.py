@@ -13,7 +13,7 @@ from django.urls import reverse
 
 from modeling.forms import TRAIN_FIELDS, TrainingForm
 from modeling.models import Dataset, RunStatus, TrainingRun
-from modeling.views_training import PLOT_BOTTOM, PLOT_LEFT, PLOT_RIGHT, PLOT_TOP, loss_chart
+from modeling.views.training import PLOT_BOTTOM, PLOT_LEFT, PLOT_RIGHT, PLOT_TOP, loss_chart
 
 pytestmark = pytest.mark.django_db
 

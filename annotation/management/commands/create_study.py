@@ -10,15 +10,9 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import IntegrityError
 
+from annotation.items import InputError, ItemRow, read_item_file, rows_from_generation_run
 from annotation.models import SCALE_PRESETS, Study
-from annotation.services import (
-    InputError,
-    ItemRow,
-    StudySpec,
-    create_study,
-    read_item_file,
-    rows_from_generation_run,
-)
+from annotation.studies import StudySpec, create_study
 from modeling.models import GenerationRun
 
 

@@ -8,7 +8,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from annotation.models import Study
-from annotation.services import export_ratings
+from annotation.rating_files import export_ratings
 
 
 class Command(BaseCommand):

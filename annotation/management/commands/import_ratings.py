@@ -7,8 +7,9 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from annotation.items import InputError
 from annotation.models import Study
-from annotation.services import InputError, import_ratings
+from annotation.rating_files import import_ratings
 
 
 class Command(BaseCommand):

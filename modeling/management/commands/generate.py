@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +15,9 @@ from modeling.generation import (
     read_backgrounds,
     read_records,
 )
+from modeling.jobs import enqueue
 from modeling.models import GenerationRun, RunStatus
+from modeling.options import add_dataclass_arguments, from_options
 
 
 class Command(BaseCommand):
@@ -28,21 +29,8 @@ class Command(BaseCommand):
         parser.add_argument("--input", required=True, help="Backgrounds: .jsonl, .csv or .txt")
         parser.add_argument("--output", required=True, help="output records (.jsonl)")
         parser.add_argument("--name", default="", help="run name shown in the web UI")
-        for f in dataclasses.fields(GenerationParams):
-            help_text = f"{f.metadata.get('help', '')} (default: {f.default!r})"
-            if f.name == "ban_phrases":
-                parser.add_argument(
-                    "--ban-phrase",
-                    dest="ban_phrases",
-                    action="append",
-                    default=[],
-                    help="phrase never to generate (repeatable), e.g. 'Examples include:'",
-                )
-            else:
-                kind = {"int": int, "float": float}[str(f.type)]
-                parser.add_argument(
-                    "--" + f.name.replace("_", "-"), type=kind, default=f.default, help=help_text
-                )
+        # --ban-phrase is repeatable: one phrase never to generate each time.
+        add_dataclass_arguments(parser, GenerationParams, flags={"ban_phrases": "--ban-phrase"})
         parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 ...")
         parser.add_argument("--dtype", default="auto", help="auto, float32, bfloat16, float16")
         parser.add_argument(
@@ -81,9 +69,8 @@ class Command(BaseCommand):
         from modeling import generate_service
         from modeling.tasks import generate_task
 
-        names = {f.name for f in dataclasses.fields(GenerationParams)}
         try:
-            params = GenerationParams(**{k: opts[k] for k in names})
+            params = from_options(GenerationParams, opts)
         except (TypeError, ValueError) as exc:
             raise CommandError(str(exc)) from exc
         try:
@@ -126,8 +113,7 @@ class Command(BaseCommand):
         run.save()
 
         if opts["celery"]:
-            result = generate_task.delay(run.pk)
-            GenerationRun.objects.filter(pk=run.pk).update(celery_task_id=result.id or "")
+            enqueue(run, generate_task, run.pk)
             self.stdout.write(f"queued generation run {run.pk}")
             return
         try:

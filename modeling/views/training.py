@@ -14,7 +14,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from convgen_site.roles import researcher_required
 from modeling.forms import TrainingForm
-from modeling.jobs import enqueue, job_dir, job_status, request_cancel, requeue
+from modeling.jobs import job_dir, job_status, request_cancel, requeue, start_job
 from modeling.models import Dataset, TrainingRun
 
 # The loss chart's drawing area inside its SVG viewBox (CHART_W x CHART_H).
@@ -107,18 +107,18 @@ def training_new(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         dataset: Dataset = data["dataset"]
-        run = TrainingRun.objects.create(
+        run = start_job(
+            TrainingRun,
+            train_lora_task,
+            path_field="output_dir",
+            path=lambda r: job_dir(Path(settings.CONVGEN_RUNS_DIR) / "training", r),
             name=data["name"],
             dataset=dataset,
             base_model=data["base_model"],
             data_dir=dataset.output_dir,
-            output_dir="",
             config=data["config"],
             created_by=request.user if request.user.is_authenticated else None,
         )
-        out = job_dir(Path(settings.CONVGEN_RUNS_DIR) / "training", run)
-        TrainingRun.objects.filter(pk=run.pk).update(output_dir=str(out))
-        enqueue(run, train_lora_task, run.pk)
         return redirect("modeling:training_detail", pk=run.pk)
     return render(request, "modeling/training_new.html", {"form": form})
 

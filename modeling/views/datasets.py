@@ -13,7 +13,7 @@ from django.views.decorators.http import require_GET, require_POST
 from convgen_site.roles import researcher_required
 from convgen_site.uploads import safe_filename, store_upload
 from modeling.forms import DatasetUploadForm
-from modeling.jobs import enqueue, job_dir, job_status, request_cancel
+from modeling.jobs import job_dir, job_status, request_cancel, start_job
 from modeling.models import Dataset
 
 MALFORMED_SHOWN = 200
@@ -30,17 +30,16 @@ def dataset_new(request: HttpRequest) -> HttpResponse:
             data["file"], Path(settings.CONVGEN_DATA_DIR) / "uploads", "oig.jsonl"
         )
         stem = Path(data["file"].name or "oig").stem
-        dataset = Dataset.objects.create(
+        label = safe_filename(stem, "dataset")[:80]
+        dataset = start_job(
+            Dataset,
+            prepare_data_task,
+            path_field="output_dir",
+            path=lambda d: job_dir(Path(settings.CONVGEN_DATA_DIR) / "datasets", d, label),
+            task_args=lambda d: (d.pk, str(source), d.output_dir, form.prepare_options()),
             name=data["name"] or stem,
             source_path=str(source),
-            output_dir="",
             created_by=request.user if request.user.is_authenticated else None,
-        )
-        label = safe_filename(stem, "dataset")[:80]
-        out = job_dir(Path(settings.CONVGEN_DATA_DIR) / "datasets", dataset, label)
-        Dataset.objects.filter(pk=dataset.pk).update(output_dir=str(out))
-        enqueue(
-            dataset, prepare_data_task, dataset.pk, str(source), str(out), form.prepare_options()
         )
         return redirect("modeling:dataset_detail", pk=dataset.pk)
     return render(

@@ -1,4 +1,7 @@
-"""`manage.py export_dataset`: generated conversations as OIG text or chat `messages` jsonl."""
+"""`manage.py export_dataset`: generated conversations as OIG text or chat `messages` jsonl.
+
+In the annotation app because it can keep only conversations rated well enough.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +12,9 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from annotation import rated_export
 from modeling import export
-from modeling.export import TARGETS, ExportCounts, ExportError
+from modeling.export import ExportCounts, ExportError
 from modeling.generation import read_records
 from modeling.models import GenerationRun
 
@@ -18,7 +22,7 @@ from modeling.models import GenerationRun
 def parse_min_ratings(values: Sequence[str]) -> dict[str, float]:
     """`correctness=2.5` -> {"correctness": 2.5}; a clear error for anything else."""
     try:
-        return export.parse_min_ratings(values)
+        return rated_export.parse_min_ratings(values)
     except ExportError as exc:
         raise CommandError(f"--min-rating {exc}") from None
 
@@ -41,7 +45,7 @@ class Command(BaseCommand):
         )
         parser.add_argument(
             "--target",
-            choices=tuple(TARGETS),
+            choices=tuple(rated_export.RATED_TARGETS),
             default="answer",
             help="whose ratings count; 'both' needs question and answer to pass",
         )
@@ -78,10 +82,7 @@ class Command(BaseCommand):
             candidates = (
                 r["id"] for r in records if r.get("parse_ok") or not opts["only_parse_ok"]
             )
-            try:
-                means = export.rating_means(candidates, run, thresholds)
-            except ExportError as exc:
-                raise CommandError(str(exc)) from exc
+            means = rated_export.rating_means(candidates, run, thresholds)
             if not means:
                 where = f"run {run.pk}" if run else opts["input"]
                 raise CommandError(
@@ -90,13 +91,12 @@ class Command(BaseCommand):
                 )
 
         counts = ExportCounts()
+        try:
+            keep = rated_export.rating_filter(thresholds, opts["target"], means)
+        except ExportError as exc:
+            raise CommandError(str(exc)) from exc
         selected = export.select_records(
-            records,
-            only_parse_ok=opts["only_parse_ok"],
-            thresholds=thresholds,
-            target=opts["target"],
-            means=means,
-            counts=counts,
+            records, only_parse_ok=opts["only_parse_ok"], keep=keep, counts=counts
         )
         out = Path(opts["output"])
         out.parent.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,176 @@
+"""Items to rate, before they are in the database: read from jsonl/csv files or a generation run."""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from annotation.models import expected_key
+
+__all__ = [
+    "ID_COLUMNS",
+    "InputError",
+    "ItemRow",
+    "read_item_file",
+    "read_item_rows",
+    "rows_from_generation_run",
+]
+
+ID_COLUMNS = ("external_id", "item", "id", "record_id")
+MAX_REPORTED_ERRORS = 20
+
+
+class InputError(Exception):
+    """Bad input file; `problems` are 'line N: field: message' strings, first ones first."""
+
+    def __init__(self, path: str, problems: list[str]) -> None:
+        self.path = path
+        self.problems = problems
+        shown = problems[:MAX_REPORTED_ERRORS]
+        more = len(problems) - len(shown)
+        text = "; ".join(shown) + (f"; ... and {more} more" if more > 0 else "")
+        super().__init__(f"{path}: {text}")
+
+
+@dataclass(frozen=True)
+class ItemRow:
+    """One item to create, before it is in the database."""
+
+    external_id: str
+    background: str
+    question: str = ""
+    answer: str = ""
+    source: str = ""
+    is_attention_check: bool = False
+    expected_scores: dict[str, int] = field(default_factory=dict)
+    conversation_id: int | None = None
+
+
+def _truthy(value: Any) -> bool:
+    return str(value).strip().lower() in {"1", "true", "yes", "y", "x"}
+
+
+def _expected_from(record: dict[str, Any], line: int, problems: list[str]) -> dict[str, int]:
+    """Expected scores: `expected_scores` (object or JSON) or `expected_<target>_<criterion>`."""
+    expected: dict[str, int] = {}
+    raw = record.get("expected_scores")
+    if isinstance(raw, str) and raw.strip():
+        try:
+            raw = json.loads(raw)
+        except json.JSONDecodeError:
+            problems.append(f"line {line}: expected_scores: not valid JSON")
+            raw = None
+    if isinstance(raw, dict):
+        for key, value in raw.items():
+            expected[str(key)] = value
+    for column, value in record.items():
+        if column.startswith("expected_") and column != "expected_scores" and str(value).strip():
+            target, _, criterion = column.removeprefix("expected_").partition("_")
+            expected[expected_key(target, criterion)] = value
+    clean: dict[str, int] = {}
+    for key, value in expected.items():
+        try:
+            clean[key] = int(value)
+        except (TypeError, ValueError):
+            problems.append(f"line {line}: expected score {key}: {value!r} is not a whole number")
+    return clean
+
+
+def _row_from_record(
+    record: dict[str, Any], line: int, default_source: str, problems: list[str]
+) -> ItemRow | None:
+    external_id = next(
+        (str(record[c]).strip() for c in ID_COLUMNS if str(record.get(c) or "").strip()), ""
+    )
+    if not external_id:
+        problems.append(f"line {line}: item: missing an id (one of {', '.join(ID_COLUMNS)})")
+        return None
+    background = str(record.get("background") or "")
+    if not background.strip():
+        problems.append(f"line {line}: background: empty")
+        return None
+    attention = _truthy(record.get("attention_check") or record.get("is_attention_check") or "")
+    expected = _expected_from(record, line, problems)
+    if attention and not expected:
+        problems.append(f"line {line}: expected_scores: an attention check needs expected scores")
+    return ItemRow(
+        external_id=external_id,
+        background=background,
+        question=str(record.get("question") or ""),
+        answer=str(record.get("answer") or ""),
+        source=str(record.get("source") or default_source),
+        is_attention_check=attention,
+        expected_scores=expected,
+    )
+
+
+def read_item_rows(
+    stream: IO[str], name: str, default_source: str = "", fmt: str | None = None
+) -> list[ItemRow]:
+    """Items from a jsonl or csv stream (background, question, answer, optional source and id)."""
+    fmt = fmt or ("csv" if name.lower().endswith(".csv") else "jsonl")
+    problems: list[str] = []
+    rows: list[ItemRow] = []
+    if fmt == "csv":
+        reader = csv.DictReader(stream)
+        if not reader.fieldnames or "background" not in reader.fieldnames:
+            raise InputError(name, ["line 1: header: needs a 'background' column"])
+        for record in reader:
+            row = _row_from_record(record, reader.line_num, default_source, problems)
+            if row:
+                rows.append(row)
+    else:
+        for line_no, text in enumerate(stream, start=1):
+            if not text.strip():
+                continue
+            try:
+                record = json.loads(text)
+            except json.JSONDecodeError as exc:
+                problems.append(f"line {line_no}: not valid JSON ({exc.msg})")
+                continue
+            if not isinstance(record, dict):
+                problems.append(f"line {line_no}: expected a JSON object")
+                continue
+            row = _row_from_record(record, line_no, default_source, problems)
+            if row:
+                rows.append(row)
+    seen: dict[str, int] = {}
+    for index, row in enumerate(rows):
+        if row.external_id in seen:
+            problems.append(f"item {row.external_id!r}: appears twice")
+        seen[row.external_id] = index
+    if problems:
+        raise InputError(name, problems)
+    if not rows:
+        raise InputError(name, ["no items in the file"])
+    return rows
+
+
+def read_item_file(path: Path, default_source: str | None = None) -> list[ItemRow]:
+    """Items from a jsonl/csv file; the source defaults to the file's stem."""
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as stream:
+            return read_item_rows(stream, str(path), default_source or path.stem)
+    except OSError as exc:
+        raise InputError(str(path), [f"cannot be read: {exc.strerror}"]) from exc
+    except UnicodeDecodeError as exc:
+        raise InputError(str(path), ["is not UTF-8 text"]) from exc
+
+
+def rows_from_generation_run(run: Any) -> list[ItemRow]:
+    """One item per parsed conversation of a modeling.GenerationRun; the run names the source."""
+    source = run.name or f"generation-run-{run.pk}"
+    return [
+        ItemRow(
+            external_id=f"run{run.pk}:{conv.record_id}",
+            background=conv.background,
+            question=conv.question,
+            answer=conv.answer,
+            source=source,
+            conversation_id=conv.pk,
+        )
+        for conv in run.conversations.filter(parse_ok=True).order_by("position", "sample_index")
+    ]

@@ -1,0 +1,1 @@
+"""Researcher pages of the modeling app: one module per kind of job, plus the dashboard."""
