@@ -142,7 +142,24 @@ class GenerationParams:
     )
     top_p: float = field(default=0.9, metadata={"help": "nucleus sampling mass"})
     top_k: int = field(default=50, metadata={"help": "sample among the k likeliest; 0 = off"})
-    repetition_penalty: float = field(default=1.1, metadata={"help": "1.0 = no penalty"})
+    repetition_penalty: float = field(
+        default=1.1,
+        metadata={"help": "penalty on tokens the model already generated; 1.0 = no penalty"},
+    )
+    prompt_repetition_penalty: float = field(
+        default=1.0,
+        metadata={
+            "help": "penalty on tokens of the Background (transformers applies the repetition "
+            "penalty there too, discouraging the names a question should reuse); 1.0 = none"
+        },
+    )
+    turns: int = field(
+        default=1,
+        metadata={
+            "help": "question-answer pairs to write: generation stops at the next <human>: "
+            "after them (0 = run until EOS)"
+        },
+    )
     no_repeat_ngram_size: int = field(
         default=0, metadata={"help": "forbid repeating any n-gram of this size; 0 = off"}
     )
@@ -164,6 +181,8 @@ class GenerationParams:
             "top_p": 0 < self.top_p <= 1,
             "top_k": self.top_k >= 0,
             "repetition_penalty": self.repetition_penalty > 0,
+            "prompt_repetition_penalty": self.prompt_repetition_penalty > 0,
+            "turns": self.turns >= 0,
             "no_repeat_ngram_size": self.no_repeat_ngram_size >= 0,
             "num_return_sequences": self.num_return_sequences >= 1,
             "bucket_window": self.bucket_window >= 1,
@@ -370,22 +389,88 @@ def ban_token_sequences(
     return seqs
 
 
+def cut_after_turns(text: str, turns: int) -> tuple[str, bool]:
+    """The text before the (turns + 1)-th `<human>:` tag or a new ``Background:``, and whether
+    such an end was found (a clean stop, like EOS). `turns` = 0 never cuts."""
+    if turns <= 0:
+        return text, False
+    humans = [m for m in _TAG.finditer(text) if m.group(1).lower() == "human"]
+    ends = [humans[turns].start()] if len(humans) > turns else []
+    if humans:
+        new_example = _NEW_EXAMPLE.search(text, humans[0].end())
+        if new_example is not None:
+            ends.append(new_example.start())
+    if not ends:
+        return text, False
+    return text[: min(ends)].rstrip(), True
+
+
+def _scoped_repetition_penalty(
+    prompt_ids: torch.Tensor, prompt_mask: torch.Tensor, generated: float, prompt: float
+) -> Any:
+    """A logits processor: one penalty for generated tokens, another for Background tokens.
+
+    transformers' own processor penalises every token of the input, the Background included
+    (only left padding is exempt), which discourages a question from reusing the passage's names
+    and facts. Here padding never counts, tokens the model generated get `generated`, and tokens
+    seen only in the Background get `prompt`; with both equal it is transformers' processor.
+    """
+    import torch
+    from transformers import LogitsProcessor
+
+    width = prompt_ids.shape[1]
+
+    class ScopedRepetitionPenalty(LogitsProcessor):  # type: ignore[misc]
+        def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+            penalty = torch.ones_like(scores)
+            if prompt != 1.0:
+                rows = input_ids[:, :width]
+                vals = torch.where(prompt_mask.bool(), prompt, 1.0).to(scores.dtype)
+                penalty.scatter_reduce_(1, rows, vals, reduce="amax")
+            if generated != 1.0 and input_ids.shape[1] > width:
+                rows = input_ids[:, width:]
+                vals = torch.full(rows.shape, generated, dtype=scores.dtype, device=scores.device)
+                penalty.scatter_reduce_(1, rows, vals, reduce="amax")
+            return torch.where(scores < 0, scores * penalty, scores / penalty)
+
+    return ScopedRepetitionPenalty()
+
+
+def _turn_stopper(tokenizer: PreTrainedTokenizerBase, width: int, turns: int) -> Any:
+    """A stopping criterion: a row is done once it starts the turn after the ones asked for."""
+    import torch
+    from transformers import StoppingCriteria
+
+    class TurnStop(StoppingCriteria):  # type: ignore[misc]
+        def __call__(self, input_ids: torch.Tensor, scores: Any, **kw: Any) -> torch.Tensor:
+            texts = tokenizer.batch_decode(input_ids[:, width:], skip_special_tokens=False)
+            done = [cut_after_turns(t, turns)[1] for t in texts]
+            return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
+
+    return TurnStop()
+
+
 def _batch_seed(seed: int, ids: Sequence[str]) -> int:
     h = hashlib.sha1(f"{seed}\x00{','.join(ids)}".encode()).hexdigest()
     return int(h[:15], 16)
 
 
-def _decode(tokenizer: PreTrainedTokenizerBase, ids: list[int]) -> tuple[str, bool, int]:
-    """Text up to EOS (tags kept even if they are special tokens), whether EOS came, token count."""
+def _decode(
+    tokenizer: PreTrainedTokenizerBase, ids: list[int], turns: int = 0
+) -> tuple[str, bool, int]:
+    """Text up to EOS or the end of the turns asked for (tags kept even if they are special
+    tokens), whether it ended there (not cut by max_new_tokens), and the new-token count."""
     eos = tokenizer.eos_token_id
     finished = False
     if eos is not None and eos in ids:
         ids = ids[: ids.index(eos)]
         finished = True
+    n_new = len(ids) + int(finished)
     drop = {tokenizer.pad_token_id, tokenizer.bos_token_id, eos}
     kept = [i for i in ids if i not in drop]
     text = str(tokenizer.decode(kept, skip_special_tokens=False))
-    return strip_control_chars(text), finished, len(ids) + int(finished)
+    text, stopped = cut_after_turns(text, turns)
+    return strip_control_chars(text), finished or stopped, n_new
 
 
 _CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -433,7 +518,6 @@ def generate_conversations(
         "min_new_tokens": params.min_new_tokens or None,
         "do_sample": params.do_sample,
         "num_return_sequences": params.num_return_sequences,
-        "repetition_penalty": params.repetition_penalty,
         "no_repeat_ngram_size": params.no_repeat_ngram_size or None,
         "pad_token_id": tokenizer.pad_token_id,
         "eos_token_id": tokenizer.eos_token_id,
@@ -486,15 +570,29 @@ def generate_conversations(
     def generate_batch(batch: list[int]) -> list[dict[str, Any]]:
         enc = tokenizer([prompts[i] for i in batch], return_tensors="pt", padding=True)
         enc = enc.to(device)
+        n = params.num_return_sequences
+        width = enc["input_ids"].shape[1]
+        extra: dict[str, Any] = {}
+        if params.repetition_penalty != 1.0 or params.prompt_repetition_penalty != 1.0:
+            extra["logits_processor"] = [
+                _scoped_repetition_penalty(
+                    enc["input_ids"].repeat_interleave(n, 0),
+                    enc["attention_mask"].repeat_interleave(n, 0),
+                    params.repetition_penalty,
+                    params.prompt_repetition_penalty,
+                )
+            ]
+        if params.turns:
+            extra["stopping_criteria"] = [_turn_stopper(tokenizer, width, params.turns)]
         torch.manual_seed(_batch_seed(params.seed, [all_ids[i][0] for i in batch]))
         with torch.inference_mode():
-            out = lm.generate(**enc, generation_config=gen_config)
+            out = lm.generate(**enc, generation_config=gen_config, **extra)
         records = []
         for row, ids in enumerate(out[:, enc["input_ids"].shape[1] :].tolist()):
             bi, s = batch[row // params.num_return_sequences], row % params.num_return_sequences
             if all_ids[bi][s] in skip:
                 continue
-            raw, finished, n_new = _decode(tokenizer, ids)
+            raw, finished, n_new = _decode(tokenizer, ids, params.turns)
             parsed = parse_conversation(raw, finished=finished)
             records.append(
                 make_record(

@@ -1,32 +1,42 @@
 """LoRA fine-tuning of a causal LM on prepared conversations (transformers Trainer + peft).
 
-Pure core: no Django. `TrainConfig` holds every hyperparameter with its default and help text; the
-`train_lora` command builds its flags from it. `train(config, hooks)` runs one training run
+Pure core: no Django. `TrainConfig` (`modeling.train_config`) holds every hyperparameter; records
+become token ids in `modeling.train_data`; the hardware rule is `modeling.hardware`. This module
+glues them to the Trainer: `train(config, hooks)` runs one training run
 (single process, or one rank of a `torchrun` launch) and writes, on rank 0 only, the adapter in
 PEFT format, the tokenizer beside it and `run.json` (config, seed, data hash, loss curve, metrics).
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import hashlib
 import json
-import os
 import subprocess
 import sys
 import time
-import typing
-from collections.abc import Iterable, Mapping, Sequence
+from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
-from modeling.prompting import SPECIAL_TOKENS, build_completion, build_prompt
-
-if TYPE_CHECKING:
-    import torch
-    from transformers import PreTrainedTokenizerBase
+from modeling.hardware import (
+    DeviceInfo,
+    Precision,
+    choose_precision,
+    detect_device,
+    world_info,
+)
+from modeling.prompting import SPECIAL_TOKENS
+from modeling.train_config import DEEPSPEED_DIR, TrainConfig, resolve_deepspeed
+from modeling.train_data import (
+    IGNORE_INDEX,
+    PadCollator,
+    conversation_loss,
+    encode_record,
+    load_records,
+)
 
 __all__ = [
     "DEEPSPEED_DIR",
@@ -38,6 +48,7 @@ __all__ = [
     "TrainHooks",
     "TrainResult",
     "choose_precision",
+    "conversation_loss",
     "detect_device",
     "encode_record",
     "file_sha256",
@@ -48,333 +59,8 @@ __all__ = [
     "world_info",
 ]
 
-IGNORE_INDEX = -100  # label value the loss skips (prompt and padding)
-DEEPSPEED_DIR = Path(__file__).resolve().parent / "deepspeed"
 RUN_FILE = "run.json"
 CHECKPOINT_SUBDIR = "checkpoints"
-
-
-def _f(default: Any, help: str, **kw: Any) -> Any:
-    """A dataclass field with its CLI help text."""
-    if isinstance(default, list):
-        return field(default_factory=lambda: list(default), metadata={"help": help, **kw})
-    return field(default=default, metadata={"help": help, **kw})
-
-
-@dataclass
-class TrainConfig:
-    """Every hyperparameter of a LoRA run with default and help text (the CLI is built from it)."""
-
-    base_model: str = _f("", "base model: a local directory or a Hugging Face model id")
-    data_dir: str = _f("", "directory with train.jsonl and val.jsonl from prepare_data")
-    output_dir: str = _f("", "where the adapter, tokenizer, run.json and checkpoints go")
-    # LoRA
-    lora_r: int = _f(8, "LoRA rank")
-    lora_alpha: int = _f(16, "LoRA scaling numerator (scale = alpha / r)")
-    lora_dropout: float = _f(0.05, "dropout on the LoRA input")
-    target_modules: list[str] = _f(  # noqa: RUF009  (_f copies the list per instance)
-        ["q_proj", "v_proj"], "modules that get LoRA adapters (or the single word all-linear)"
-    )
-    # Optimisation
-    learning_rate: float = _f(3e-4, "peak learning rate (AdamW)")
-    num_epochs: float = _f(3.0, "passes over the training data (ignored when max_steps > 0)")
-    max_steps: int = _f(-1, "stop after this many optimizer steps (-1: use num_epochs)")
-    micro_batch_size: int = _f(8, "sequences per device per forward pass")
-    gradient_accumulation_steps: int = _f(
-        4, "micro batches per optimizer step (global batch = micro x accumulation x GPUs)"
-    )
-    warmup_steps: float = _f(0.03, "linear warm-up: steps if >= 1, else a fraction of all steps")
-    lr_scheduler: str = _f("linear", "learning-rate schedule after warm-up (linear, cosine, ...)")
-    weight_decay: float = _f(0.0, "AdamW weight decay")
-    max_grad_norm: float = _f(1.0, "gradient clipping norm")
-    seed: int = _f(42, "seed for LoRA init, data order and dropout")
-    # Data
-    cutoff_len: int = _f(512, "longest sequence in tokens; longer records are truncated")
-    train_on_prompt: bool = _f(
-        False,
-        "also train on the Background prompt, as the original recipe did "
-        "(off: the loss covers only the conversation)",
-    )
-    group_by_length: bool = _f(
-        True, "batch sequences of similar length together so padding wastes little compute"
-    )
-    max_train_records: int = _f(0, "use only the first N training records (0: all)")
-    train_role_token_rows: bool = _f(
-        False,
-        "also train the embedding and output rows of role tags (<human>:, <bot>:) that were "
-        "added to the tokenizer as single tokens and that the base model never saw",
-    )
-    # Schedule of evaluation, logging and checkpoints
-    eval_steps: int = _f(200, "evaluate on val.jsonl every N optimizer steps (0: only at the end)")
-    logging_steps: int = _f(10, "log the training loss every N steps (the loss curve)")
-    save_steps: int = _f(200, "write a resumable checkpoint every N steps")
-    save_total_limit: int = _f(2, "keep at most this many checkpoints")
-    # Hardware
-    precision: str = _f(
-        "auto",
-        "auto: bf16 where supported, fp16 with loss scaling on V100, fp32 on CPU",
-        choices=("auto", "fp32", "fp16", "bf16"),
-    )
-    gradient_checkpointing: bool = _f(False, "recompute activations in backward to save memory")
-    deepspeed: str = _f("", "DeepSpeed ZeRO: zero2, zero3 or a JSON config path (empty: off)")
-    resume: bool = _f(False, "continue from the last checkpoint in output_dir")
-    dataloader_workers: int = _f(0, "data loader worker processes")
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> TrainConfig:
-        """Build from a mapping; unknown keys are an error so typos do not pass silently."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"unknown training option(s): {', '.join(unknown)}")
-        return cls(**dict(data))
-
-    @classmethod
-    def add_arguments(cls, parser: argparse.ArgumentParser, *, skip: Sequence[str] = ()) -> None:
-        """Add one `--flag` per field, with type, default and help from the dataclass."""
-        hints = typing.get_type_hints(cls)
-        for f in dataclasses.fields(cls):
-            if f.name in skip:
-                continue
-            flag = "--" + f.name.replace("_", "-")
-            default = f.default_factory() if callable(f.default_factory) else f.default  # type: ignore[misc]
-            help_text = f"{f.metadata['help']} (default: {default!r})"
-            hint = hints[f.name]
-            if hint is bool:
-                parser.add_argument(
-                    flag, action=argparse.BooleanOptionalAction, default=default, help=help_text
-                )
-            elif typing.get_origin(hint) is list:
-                parser.add_argument(flag, nargs="+", default=default, help=help_text)
-            else:
-                parser.add_argument(
-                    flag,
-                    type=hint,
-                    default=default,
-                    help=help_text,
-                    choices=f.metadata.get("choices"),
-                )
-
-    @classmethod
-    def from_options(cls, options: Mapping[str, Any]) -> TrainConfig:
-        """Pick this dataclass's fields out of parsed options (argparse dest names)."""
-        return cls(
-            **{f.name: options[f.name] for f in dataclasses.fields(cls) if f.name in options}
-        )
-
-    def to_argv(self) -> list[str]:
-        """Flags that rebuild this config through `add_arguments` (to re-launch via torchrun)."""
-        argv: list[str] = []
-        for f in dataclasses.fields(self):
-            flag = "--" + f.name.replace("_", "-")
-            value = getattr(self, f.name)
-            if isinstance(value, bool):
-                argv.append(flag if value else "--no-" + flag[2:])
-            elif isinstance(value, list):
-                argv += [flag, *map(str, value)]
-            else:
-                argv += [flag, str(value)]
-        return argv
-
-    def validate(self) -> None:
-        """Raise ValueError naming the first bad option."""
-        if not self.base_model:
-            raise ValueError("base_model is required")
-        if not self.output_dir:
-            raise ValueError("output_dir is required")
-        if not (Path(self.data_dir) / "train.jsonl").is_file():
-            raise ValueError(f"{Path(self.data_dir) / 'train.jsonl'}: no such file")
-        for name in ("lora_r", "lora_alpha", "micro_batch_size", "gradient_accumulation_steps"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1")
-        if self.cutoff_len < 8:
-            raise ValueError("cutoff_len must be at least 8")
-        if self.max_steps <= 0 and self.num_epochs <= 0:
-            raise ValueError("set num_epochs > 0 or max_steps > 0")
-        if self.precision not in ("auto", "fp32", "fp16", "bf16"):
-            raise ValueError(f"precision {self.precision!r}: expected auto, fp32, fp16 or bf16")
-        if not self.target_modules:
-            raise ValueError("target_modules is empty")
-        resolve_deepspeed(self.deepspeed)
-
-
-# --- Hardware ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class DeviceInfo:
-    """What the training process runs on; `capability` is the CUDA compute capability."""
-
-    kind: str  # "cpu" or "cuda"
-    name: str = ""
-    capability: tuple[int, int] | None = None
-    count: int = 0
-    total_memory_gb: float = 0.0
-
-
-@dataclass(frozen=True)
-class Precision:
-    """Numeric format and attention kernel for a device."""
-
-    name: str  # fp32, fp16 or bf16
-    torch_dtype: str  # dtype the frozen base weights are loaded in
-    fp16: bool  # mixed precision with dynamic loss scaling (GradScaler)
-    bf16: bool
-    tf32: bool
-    attn_implementation: str
-    pad_to_multiple_of: int | None
-    reason: str
-
-
-def detect_device() -> DeviceInfo:
-    """The local accelerator, if any."""
-    import torch
-
-    if not torch.cuda.is_available():
-        return DeviceInfo(kind="cpu", name="cpu", count=0)
-    props = torch.cuda.get_device_properties(0)
-    return DeviceInfo(
-        kind="cuda",
-        name=props.name,
-        capability=(props.major, props.minor),
-        count=torch.cuda.device_count(),
-        total_memory_gb=round(props.total_memory / 2**30, 1),
-    )
-
-
-def choose_precision(device: DeviceInfo, requested: str = "auto") -> Precision:
-    """bf16 on Ampere and newer, fp16 + loss scaling on older GPUs (V100 = sm_70), fp32 on CPU.
-
-    SDPA attention everywhere: FlashAttention-2 needs sm_80+, so it is never chosen on V100, and
-    PyTorch's SDPA picks its own memory-efficient kernel on older GPUs.
-    """
-    gpu = device.kind == "cuda"
-    bf16_ok = gpu and device.capability is not None and device.capability >= (8, 0)
-    if requested == "auto":
-        if not gpu:
-            requested, reason = "fp32", "CPU: half precision is slow or unsupported in CPU matmuls"
-        elif bf16_ok:
-            requested, reason = "bf16", f"{device.name} (sm_{_sm(device)}) supports bf16"
-        else:
-            requested = "fp16"
-            reason = f"{device.name} (sm_{_sm(device)}) has no bf16: fp16 with loss scaling"
-    else:
-        reason = "requested"
-        if requested == "bf16" and not bf16_ok:
-            raise ValueError(f"bf16 needs a GPU with compute capability >= 8.0, not {device}")
-        if requested == "fp16" and not gpu:
-            raise ValueError("fp16 training needs a GPU")
-    return Precision(
-        name=requested,
-        torch_dtype={"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}[requested],
-        fp16=requested == "fp16",
-        bf16=requested == "bf16",
-        tf32=bf16_ok,
-        attn_implementation="sdpa",
-        # Tensor cores want dimensions in multiples of 8; on CPU extra padding is pure waste.
-        pad_to_multiple_of=8 if gpu else None,
-        reason=reason,
-    )
-
-
-def _sm(device: DeviceInfo) -> str:
-    return "".join(map(str, device.capability)) if device.capability else "?"
-
-
-def world_info() -> tuple[int, int, int]:
-    """(rank, local_rank, world_size) from the torchrun environment; (0, 0, 1) otherwise."""
-    return (
-        int(os.environ.get("RANK", "0")),
-        int(os.environ.get("LOCAL_RANK", "0")),
-        int(os.environ.get("WORLD_SIZE", "1")),
-    )
-
-
-def resolve_deepspeed(value: str) -> str:
-    """Map zero2/zero3 to the shipped JSON configs; a path must exist. Empty stays empty."""
-    if not value:
-        return ""
-    shipped = {"zero2": "zero2_v100.json", "zero3": "zero3_v100.json"}
-    path = DEEPSPEED_DIR / shipped[value] if value in shipped else Path(value)
-    if not path.is_file():
-        raise ValueError(f"deepspeed config {value!r}: no such file {path}")
-    json.loads(path.read_text(encoding="utf-8"))  # fail early on a broken file
-    return str(path)
-
-
-# --- Data -------------------------------------------------------------------------------------
-
-
-def load_records(path: str | Path) -> list[dict[str, Any]]:
-    """Records of a prepared jsonl file; ValueError names file and line of a bad record."""
-    records = []
-    with Path(path).open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-                if not isinstance(rec.get("background"), str) or not isinstance(rec["turns"], list):
-                    raise TypeError("background must be a string and turns a list")
-                build_completion(rec["turns"])  # validates roles
-            except (json.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
-                raise ValueError(f"{path}:{lineno}: bad training record ({exc})") from exc
-            records.append(rec)
-    return records
-
-
-def encode_record(
-    tokenizer: PreTrainedTokenizerBase,
-    record: Mapping[str, Any],
-    cutoff_len: int,
-    *,
-    train_on_prompt: bool = False,
-) -> dict[str, list[int]] | None:
-    """Token ids and labels of one record; labels are IGNORE_INDEX on the prompt.
-
-    The whole text is tokenized at once (as generation sees it) and the first
-    len(tokenize(prompt)) positions are masked. EOS ends the conversation so the model learns
-    to stop. Returns None when the prompt alone fills `cutoff_len` (nothing left to learn).
-    """
-    prompt = build_prompt(record["background"])
-    text = prompt + build_completion(record["turns"])
-    prompt_len = len(tokenizer(prompt, add_special_tokens=True)["input_ids"])
-    ids = list(tokenizer(text, add_special_tokens=True)["input_ids"])
-    if tokenizer.eos_token_id is not None and (not ids or ids[-1] != tokenizer.eos_token_id):
-        ids.append(tokenizer.eos_token_id)
-    ids = ids[:cutoff_len]
-    if prompt_len >= len(ids):
-        return None
-    labels = list(ids) if train_on_prompt else [IGNORE_INDEX] * prompt_len + ids[prompt_len:]
-    return {"input_ids": ids, "labels": labels, "attention_mask": [1] * len(ids)}
-
-
-@dataclass(frozen=True)
-class PadCollator:
-    """Right-pads a batch: pad id in input_ids, IGNORE_INDEX in labels, 0 in attention_mask."""
-
-    pad_token_id: int
-    pad_to_multiple_of: int | None = None
-
-    def __call__(self, features: Sequence[Mapping[str, Sequence[int]]]) -> dict[str, torch.Tensor]:
-        import torch
-
-        longest = max(len(f["input_ids"]) for f in features)
-        if self.pad_to_multiple_of:
-            m = self.pad_to_multiple_of
-            longest = (longest + m - 1) // m * m
-        ids = torch.full((len(features), longest), self.pad_token_id, dtype=torch.long)
-        labels = torch.full((len(features), longest), IGNORE_INDEX, dtype=torch.long)
-        mask = torch.zeros((len(features), longest), dtype=torch.long)
-        for i, f in enumerate(features):
-            n = len(f["input_ids"])
-            ids[i, :n] = torch.tensor(f["input_ids"])
-            labels[i, :n] = torch.tensor(f["labels"])
-            mask[i, :n] = 1
-        return {"input_ids": ids, "labels": labels, "attention_mask": mask}
 
 
 def file_sha256(path: str | Path) -> str:
@@ -655,11 +341,36 @@ def train(
     if config.max_train_records:
         train_records = train_records[: config.max_train_records]
     val_records = load_records(val_path) if val_path.is_file() else []
-    encode = lambda r: encode_record(  # noqa: E731
-        tokenizer, r, config.cutoff_len, train_on_prompt=config.train_on_prompt
-    )
-    train_set = [e for e in map(encode, train_records) if e is not None]
-    val_set = [e for e in map(encode, val_records) if e is not None]
+    fit_counts: Counter[str] = Counter()  # training records only; run.json reports them
+    train_set = [
+        e
+        for r in train_records
+        if (
+            e := encode_record(
+                tokenizer,
+                r,
+                config.cutoff_len,
+                train_on_prompt=config.train_on_prompt,
+                truncation=config.truncation,
+                counts=fit_counts,
+            )
+        )
+        is not None
+    ]
+    val_set = [
+        e
+        for r in val_records
+        if (
+            e := encode_record(
+                tokenizer,
+                r,
+                config.cutoff_len,
+                train_on_prompt=config.train_on_prompt,
+                truncation=config.truncation,
+            )
+        )
+        is not None
+    ]
     if not train_set:
         raise ValueError(f"{train_path}: no record fits in cutoff_len={config.cutoff_len}")
 
@@ -719,6 +430,11 @@ def train(
             for key in ("loss", "eval_loss"):
                 if key in log:
                     curve.append({"step": int(log["step"]), key: round(float(log[key]), 6)})
+    if val_set and not resumed_from and not config.deepspeed:
+        # The base model's validation loss: the number LoRA has to beat (step 0 of the curve).
+        # (Under DeepSpeed the engine only exists once train() starts, so it is skipped there.)
+        # The hook callback puts it on the loss curve like any other evaluation.
+        trainer.evaluate()
     counted_before = trainer.input_tokens
     started = time.perf_counter()
     output = trainer.train(resume_from_checkpoint=resumed_from)
@@ -733,6 +449,9 @@ def train(
         eval_loss = at_end[-1]["eval_loss"] if at_end else trainer.evaluate()["eval_loss"]
         metrics["eval_loss"] = round(float(eval_loss), 6)
         metrics["eval_loss_first"] = round(float(done[0]), 6) if done else metrics["eval_loss"]
+        start = [p["eval_loss"] for p in curve if p["step"] == 0 and "eval_loss" in p]
+        if start:
+            metrics["eval_loss_start"] = start[0]  # the base model, before any LoRA step
     last_losses = [p["loss"] for p in curve if "loss" in p]
     if last_losses:
         metrics["train_loss_last"] = last_losses[-1]
@@ -759,7 +478,9 @@ def train(
             "n_train_records": len(train_records),
             "n_val_records": len(val_records),
             "n_train_used": len(train_set),
-            "n_dropped_prompt_too_long": len(train_records) - len(train_set),
+            "n_dropped_too_long": fit_counts["dropped_too_long"],
+            "n_shortened_background": fit_counts["shortened_background"],
+            "n_cut_at_cutoff": fit_counts["cut_at_cutoff"],
         },
         "git_commit": _git_commit(),
         "device": dataclasses.asdict(device),

