@@ -22,6 +22,8 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from modeling.hardware import generation_dtype
+from modeling.oig.clean import clean_text
 from modeling.prompting import ROLES, Turn, build_prompt, render_oig
 
 if TYPE_CHECKING:
@@ -42,6 +44,7 @@ __all__ = [
     "parse_conversation",
     "pick_device",
     "pick_dtype",
+    "plan_batches",
     "read_backgrounds",
     "read_records",
     "record_id",
@@ -59,6 +62,7 @@ EMPTY_ANSWER = "empty answer"
 TRUNCATED = "no EOS within max_new_tokens (truncated)"
 EMPTY_OUTPUT = "empty output"
 PROMPT_TOO_LONG = "Background too long for the model's context (not generated)"
+OUT_OF_MEMORY = "out of memory even alone in a batch (not generated)"
 
 
 class BackgroundFileError(ValueError):
@@ -74,8 +78,13 @@ class Background:
     position: int = 0
 
 
-def _clean(text: str) -> str:
-    return text.strip()
+def _clean(text: str, where: str) -> str:
+    """The cleaning that training data gets (markup, URLs, controls out; NFC), so a model is
+    asked about the same kind of text it learned from; `where` names the line for errors."""
+    cleaned = clean_text(text)
+    if not cleaned:
+        raise BackgroundFileError(f"{where}: the Background is empty once markup is removed")
+    return cleaned
 
 
 def read_backgrounds(path: str | Path) -> list[Background]:
@@ -105,7 +114,8 @@ def read_backgrounds(path: str | Path) -> list[Background]:
                             f"{p}:{lineno}: missing or empty string field 'background'"
                         )
                     item = rec.get("item", rec.get("id", ""))
-                    out.append(Background(_clean(bg), "" if item is None else str(item), len(out)))
+                    text = _clean(bg, f"{p}:{lineno}")
+                    out.append(Background(text, "" if item is None else str(item), len(out)))
             elif suffix in (".csv", ".tsv"):
                 reader = csv.DictReader(fh, delimiter="\t" if suffix == ".tsv" else ",")
                 if not reader.fieldnames or "background" not in reader.fieldnames:
@@ -116,11 +126,11 @@ def read_backgrounds(path: str | Path) -> list[Background]:
                     if not bg.strip():
                         raise BackgroundFileError(f"{p}:{lineno}: empty 'background'")
                     item = row.get("item") or row.get("id") or ""
-                    out.append(Background(_clean(bg), item, len(out)))
+                    out.append(Background(_clean(bg, f"{p}:{lineno}"), item, len(out)))
             else:
-                for line in fh:
+                for lineno, line in enumerate(fh, 1):
                     if line.strip():
-                        out.append(Background(_clean(line), "", len(out)))
+                        out.append(Background(_clean(line, f"{p}:{lineno}"), "", len(out)))
     except UnicodeDecodeError as exc:
         raise BackgroundFileError(f"{p}: not UTF-8 text ({exc.reason})") from exc
     except csv.Error as exc:
@@ -132,7 +142,14 @@ def read_backgrounds(path: str | Path) -> list[Background]:
 class GenerationParams:
     """Every generation setting, with its default; `help` metadata feeds the CLI and web form."""
 
-    batch_size: int = field(default=32, metadata={"help": "Backgrounds per forward batch"})
+    batch_size: int = field(default=32, metadata={"help": "Backgrounds per forward batch at most"})
+    token_budget: int = field(
+        default=0,
+        metadata={
+            "help": "tokens per batch at most, counted as (longest prompt + max_new_tokens) x "
+            "sequences; 0 = sized from the GPU's free memory (no limit on CPU)"
+        },
+    )
     max_new_tokens: int = field(default=128, metadata={"help": "new tokens per output at most"})
     min_new_tokens: int = field(
         default=0, metadata={"help": "suppress EOS before this many new tokens (benchmarks)"}
@@ -175,6 +192,7 @@ class GenerationParams:
     def __post_init__(self) -> None:
         checks = {
             "batch_size": self.batch_size >= 1,
+            "token_budget": self.token_budget >= 0,
             "max_new_tokens": self.max_new_tokens >= 1,
             "min_new_tokens": 0 <= self.min_new_tokens <= self.max_new_tokens,
             "temperature": self.temperature >= 0,
@@ -214,7 +232,7 @@ class GenerationParams:
 
 # Operational settings that do not change what a record *is*, so a resume with a different batch
 # size still recognises finished records.
-_NOT_IN_ID = ("batch_size", "bucket_window")
+_NOT_IN_ID = ("batch_size", "bucket_window", "token_budget")
 
 
 def params_hash(params: GenerationParams) -> str:
@@ -320,21 +338,9 @@ def pick_device(device: str = "auto") -> torch.device:
 
 
 def pick_dtype(device: torch.device, dtype: str = "auto") -> torch.dtype:
-    """fp32 on CPU; bf16 on GPUs that support it, else fp16 (V100)."""
-    import torch
-
-    if dtype != "auto":
-        return {
-            "float32": torch.float32,
-            "fp32": torch.float32,
-            "bfloat16": torch.bfloat16,
-            "bf16": torch.bfloat16,
-            "float16": torch.float16,
-            "fp16": torch.float16,
-        }[dtype]
-    if device.type == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    return torch.float32
+    """fp32 on CPU; on a GPU the same rule as training: bf16 from compute capability 8.0 (not on
+    V100, where `torch.cuda.is_bf16_supported()` says yes through emulation), else fp16."""
+    return generation_dtype(device, dtype)
 
 
 def load_model(
@@ -485,6 +491,61 @@ def strip_control_chars(text: str) -> str:
     return _CONTROL_CHARS.sub("", text)
 
 
+def plan_batches(
+    order: Sequence[int],
+    lengths: Mapping[int, int],
+    *,
+    batch_size: int,
+    n_return: int,
+    max_new_tokens: int,
+    token_budget: int = 0,
+) -> list[list[int]]:
+    """Split `order` (longest prompt first) into batches of at most `batch_size` Backgrounds
+    whose cost, (longest prompt + max_new_tokens) x Backgrounds x n_return, stays within
+    `token_budget` (0: no budget). A Background over budget on its own gets a batch alone."""
+    batches: list[list[int]] = []
+    current: list[int] = []
+    longest = 0
+    for i in order:
+        width = max(longest, lengths[i])
+        cost = (width + max_new_tokens) * (len(current) + 1) * n_return
+        if current and (len(current) >= batch_size or (token_budget and cost > token_budget)):
+            batches.append(current)
+            current, width = [], lengths[i]
+        current.append(i)
+        longest = width
+    if current:
+        batches.append(current)
+    return batches
+
+
+def kv_bytes_per_token(config: Any, dtype: torch.dtype) -> int:
+    """Bytes of KV cache one token costs: keys and values of every layer."""
+    heads = getattr(config, "num_attention_heads", 1)
+    kv_heads = getattr(config, "num_key_value_heads", None) or heads
+    head_dim = getattr(config, "head_dim", None) or config.hidden_size // heads
+    return 2 * config.num_hidden_layers * kv_heads * head_dim * dtype.itemsize
+
+
+def auto_token_budget(model: Any, share: float = 0.7) -> int:
+    """A token budget from the GPU's free memory: `share` of it for the KV cache (the rest is
+    left for activations, logits and fragmentation). 0 (no budget) on CPU."""
+    import torch
+
+    param = next(model.parameters())
+    if param.device.type != "cuda":
+        return 0
+    free, _ = torch.cuda.mem_get_info(param.device)
+    return max(1, int(share * free / kv_bytes_per_token(model.config, param.dtype)))
+
+
+def _is_out_of_memory(exc: BaseException) -> bool:
+    import torch
+
+    oom = getattr(torch, "OutOfMemoryError", None) or torch.cuda.OutOfMemoryError
+    return isinstance(exc, oom) or "out of memory" in str(exc).lower()
+
+
 def generate_conversations(
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
@@ -607,6 +668,32 @@ def generate_conversations(
             )
         return records
 
+    def generate_splitting(batch: list[int]) -> list[dict[str, Any]]:
+        """`generate_batch`, halving the batch on out-of-memory (finished records are kept)."""
+        try:
+            return generate_batch(batch)
+        except (RuntimeError, MemoryError) as exc:
+            if not _is_out_of_memory(exc):
+                raise
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+        if len(batch) == 1:
+            return fail_all(batch, oom_failed)
+        half = len(batch) // 2
+        return generate_splitting(batch[:half]) + generate_splitting(batch[half:])
+
+    def fail_all(batch: list[int], parsed: ParsedConversation) -> list[dict[str, Any]]:
+        return [
+            make_record(
+                bg=backgrounds[i], rid=rid, s=s, raw="", parsed=parsed, finished=False, n_new=0
+            )
+            for i in batch
+            for s, rid in enumerate(all_ids[i])
+            if rid not in skip
+        ]
+
+    oom_failed = ParsedConversation((), "", "", False, OUT_OF_MEMORY)
+    budget = params.token_budget or auto_token_budget(lm)
     window = params.batch_size * params.bucket_window
     n_done = 0
 
@@ -618,27 +705,20 @@ def generate_conversations(
         overflow = [i for i in win if too_long(i)]
         batches = [overflow] if overflow else []
         fits = [i for i in win if not too_long(i)]
-        batches += [fits[b : b + params.batch_size] for b in range(0, len(fits), params.batch_size)]
+        batches += plan_batches(
+            fits,
+            lengths,
+            batch_size=params.batch_size,
+            n_return=params.num_return_sequences,
+            max_new_tokens=params.max_new_tokens,
+            token_budget=budget,
+        )
         win_records: list[dict[str, Any]] = []
         for batch in batches:
-            batch_records: list[dict[str, Any]] = []
             if batch is overflow:
-                for i in batch:
-                    for s, rid in enumerate(all_ids[i]):
-                        if rid not in skip:
-                            batch_records.append(
-                                make_record(
-                                    bg=backgrounds[i],
-                                    rid=rid,
-                                    s=s,
-                                    raw="",
-                                    parsed=failed,
-                                    finished=False,
-                                    n_new=0,
-                                )
-                            )
+                batch_records = fail_all(batch, failed)
             else:
-                batch_records = generate_batch(batch)
+                batch_records = generate_splitting(batch)
             n_done += len(batch)
             if ordered:
                 win_records.extend(batch_records)

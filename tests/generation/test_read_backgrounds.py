@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -26,8 +27,28 @@ def test_it_reads_csv_with_quoted_commas_and_newlines(tmp_path: Path) -> None:
     path.write_text('id,background\na,"One, two"\nb,"Line one\nline two"\n', encoding="utf-8")
     assert read_backgrounds(path) == [
         Background("One, two", "a", 0),
-        Background("Line one\nline two", "b", 1),
+        Background("Line one line two", "b", 1),  # whitespace collapsed, as in training data
     ]
+
+
+def test_backgrounds_get_the_same_cleaning_as_training_data(tmp_path: Path) -> None:
+    from modeling.oig.clean import clean_text
+
+    raw = "The <b>Nile</b> flows north [[Egypt|through Egypt]] (see https://example.org/x).\x07"
+    path = tmp_path / "b.jsonl"
+    path.write_text(json.dumps({"background": raw}) + "\n", encoding="utf-8")
+    text = read_backgrounds(path)[0].text
+    assert text == clean_text(raw)
+    assert "<b>" not in text and "[[" not in text and "https://" not in text and "\x07" not in text
+    assert text.startswith("The Nile flows north through Egypt")
+
+
+def test_a_background_that_is_only_markup_is_refused_with_its_line(tmp_path: Path) -> None:
+    path = tmp_path / "b.jsonl"
+    rows = [{"background": "Fine text."}, {"background": "<br/> https://example.org"}]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    with pytest.raises(BackgroundFileError, match=r"b\.jsonl:2: the Background is empty"):
+        read_backgrounds(path)
 
 
 def test_it_reads_one_background_per_line_of_text(tmp_path: Path) -> None:
