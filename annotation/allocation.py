@@ -1,4 +1,4 @@
-"""Who rates what next: leases, k-coverage, submission. The only module that takes row locks.
+"""Who rates what next: leases, k-coverage, submission; every lock a rater's request takes.
 
 Invariants (tested in tests/annotation/test_allocation.py):
 - every non-attention item ends with at most k completed ratings (completed_count <= k),
@@ -12,7 +12,11 @@ of a locked item can be checked and bumped without a race. Every path locks the 
 the assignment row, so the paths cannot deadlock with each other. On SQLite there are no row
 locks; the settings open every transaction with ``BEGIN IMMEDIATE``, which takes the database's
 single write lock at the start, so the read-check-write below runs serialised and is just as
-exact (slower under load, which is why production uses PostgreSQL).
+exact (slower under load, which is why production uses PostgreSQL). Two other places lock
+rows: a ratings import locks the items it rewrites (`annotation.rating_files`, in id order), and
+the last shard of a generation run locks the run to merge (`modeling.generate_service`).
+
+About 500 lines, kept as one module so that every locking path can be read side by side.
 """
 
 from __future__ import annotations
@@ -54,10 +58,6 @@ class LeaseLost(AllocationError):
     """The lease ran out and the item's k slots were taken by others meanwhile."""
 
     code = "lease_lost"
-
-
-class NotAllowed(AllocationError):
-    code = "not_allowed"
 
 
 @dataclass(frozen=True)

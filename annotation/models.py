@@ -15,7 +15,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import gettext_noop
 
-TARGETS = ("question", "answer")
+from annotation.ratings_format import TARGETS
 
 # Marked for translation here because labels are stored as data but the defaults are ours.
 _DEFAULT_WORDS = (
@@ -267,14 +267,3 @@ class Rating(models.Model):
 def expected_key(target: str, criterion: str) -> str:
     """Key of an attention check's expected score: 'answer:correctness'."""
     return f"{target}:{criterion}"
-
-
-def attention_failures(assignment: Assignment, scores: dict[tuple[str, str], int]) -> list[Any]:
-    """(target, criterion, expected, given) where a completed attention check disagrees."""
-    expected = assignment.item.expected_scores or {}
-    failures = []
-    for (target, criterion), given in scores.items():
-        want = expected.get(expected_key(target, criterion))
-        if want is not None and int(want) != given:
-            failures.append((target, criterion, int(want), given))
-    return failures

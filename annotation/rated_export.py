@@ -13,7 +13,8 @@ from typing import Any
 
 from django.db.models import Avg
 
-from annotation.models import TARGETS, Rating, Study
+from annotation.models import Rating, Study
+from annotation.ratings_format import TARGETS
 from modeling.export import ExportError
 from modeling.models import Conversation, GenerationRun
 

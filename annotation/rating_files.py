@@ -16,7 +16,8 @@ from django.db.models import Count, Max, Q
 
 from annotation.allocation import rater_position
 from annotation.items import InputError
-from annotation.models import TARGETS, Assignment, AssignmentStatus, Item, Rating, Study
+from annotation.models import Assignment, AssignmentStatus, Item, Rating, Study
+from annotation.ratings_format import COLUMNS, TARGETS, read_long_csv
 from convgen_site.roles import RATER, add_role
 
 __all__ = [
@@ -29,8 +30,6 @@ __all__ = [
     "iter_export_rows",
     "recount_items",
 ]
-
-RATING_COLUMNS = ("rater", "item", "target", "criterion", "score")
 
 
 @dataclass(frozen=True)
@@ -58,20 +57,17 @@ class _ParsedRating:
 def _parse_rating_rows(
     study: Study, stream: IO[str], name: str
 ) -> tuple[list[_ParsedRating], list[str]]:
-    reader = csv.DictReader(stream)
-    header = [h.strip() for h in reader.fieldnames or []]
-    missing = [c for c in RATING_COLUMNS if c not in header]
-    if missing:
+    read = read_long_csv(stream.read())
+    missing = list(COLUMNS) if read is None else read.missing
+    if read is None or missing:
         raise InputError(name, [f"line 1: header: missing column(s) {', '.join(missing)}"])
-    reader.fieldnames = header
     criteria = set(study.criteria_keys)
     problems: list[str] = []
     parsed: list[_ParsedRating] = []
     first_line: dict[tuple[str, str, str, str], int] = {}
-    for record in reader:
-        line = reader.line_num
-        values = {c: str(record.get(c) or "").strip() for c in RATING_COLUMNS}
-        empty = [c for c in RATING_COLUMNS if not values[c]]
+    for line, *fields in zip(read.lines.tolist(), *read.columns, strict=True):
+        values = {c: v.strip() for c, v in zip(COLUMNS, fields, strict=True)}
+        empty = [c for c in COLUMNS if not values[c]]
         if empty:
             problems.append(f"line {line}: {empty[0]}: empty")
             continue

@@ -7,7 +7,8 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from annotation.models import TARGETS, Assignment, AssignmentStatus, Item, Rating, Study
+from annotation.models import Assignment, AssignmentStatus, Item, Rating, Study
+from annotation.ratings_format import TARGETS
 
 
 class ScaleSerializer(serializers.Serializer):

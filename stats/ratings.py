@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import gc
-import io
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -18,6 +17,9 @@ from typing import TextIO
 
 import numpy as np
 from numpy.typing import NDArray
+
+# The format (columns, targets, CSV reading) is shared with the annotation app's import.
+from annotation.ratings_format import COLUMNS, TARGETS, read_long_csv
 
 __all__ = [
     "COLUMNS",
@@ -29,8 +31,6 @@ __all__ = [
     "read_ratings_csv",
 ]
 
-COLUMNS = ("rater", "item", "target", "criterion", "score")
-TARGETS = ("question", "answer")
 _MAX_ERRORS = 10
 
 
@@ -440,51 +440,24 @@ def read_ratings_csv(
 
 
 def _parse_csv_text(text: str, scale: Scale | None, label: str) -> RatingsTable:
-    reader = csv.reader(io.StringIO(text))
     try:
-        header = next(reader)
-    except StopIteration:
-        raise RatingsError(["empty file"], label) from None
+        read = read_long_csv(text)
     except csv.Error as exc:
-        raise RatingsError([f"line 1: {exc}"], label) from None
-    cols = [h.strip().lstrip("\ufeff").lower() for h in header]
-    missing = [c for c in COLUMNS if c not in cols]
-    if missing:
+        raise RatingsError([f"line {getattr(exc, 'line', 1)}: {exc}"], label) from None
+    if read is None:
+        raise RatingsError(["empty file"], label)
+    if read.missing:
+        found = ", ".join(read.header) or "none"
         raise RatingsError(
-            [f"line 1: missing column(s) {', '.join(missing)}; found {', '.join(cols) or 'none'}"],
-            label,
+            [f"line 1: missing column(s) {', '.join(read.missing)}; found {found}"], label
         )
-    pos = [cols.index(c) for c in COLUMNS]
-    width = max(pos) + 1
-    try:
-        rows = list(reader)
-        # A row's line is its index + 2 unless quoted fields span lines; counting newlines
-        # tells, and only then do we pay for the line-tracking loop.
-        n_lines = text.count("\n") + (0 if text.endswith("\n") else 1)
-        if n_lines == len(rows) + 1:
-            line_of = np.arange(2, len(rows) + 2, dtype=np.int64)
-        else:
-            again = csv.reader(io.StringIO(text))
-            next(again)
-            rows, tracked = [], []
-            for row in again:
-                rows.append(row)
-                tracked.append(again.line_num)
-            line_of = np.asarray(tracked, dtype=np.int64)
-    except csv.Error as exc:
-        raise RatingsError([f"line {reader.line_num}: {exc}"], label) from None
-    keep = [i for i, row in enumerate(rows) if len(row) > 1 or (row and row[0].strip())]
-    if len(keep) != len(rows):  # blank lines are harmless
-        rows = [rows[i] for i in keep]
-        line_of = line_of[keep]
-    short = [i for i, row in enumerate(rows) if len(row) < width]
+    short = read.short_rows()
     if short:
         raise RatingsError(
             [
-                f"line {line_of[i]}: expected {len(cols)} fields, got {len(rows[i])}"
+                f"line {read.lines[i]}: expected {len(read.header)} fields, got {read.widths[i]}"
                 for i in short[: _MAX_ERRORS * 5]
             ],
             label,
         )
-    columns = [[row[p] for row in rows] for p in pos]
-    return _table_from_columns(columns, line_of, scale, label, require_both_targets=True)
+    return _table_from_columns(read.columns, read.lines, scale, label, require_both_targets=True)

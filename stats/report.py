@@ -4,6 +4,8 @@
 :class:`Report`; ``to_json_dict``, ``to_csv`` and ``to_text`` serialise it. The JSON keys of
 ``comparisons`` and ``agreement`` are a contract researchers script against: add keys, never
 rename or drop them.
+
+About 540 lines in one module: the report's schema and its serialisations change together.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ __all__ = [
     "Report",
     "ReportSettings",
     "build_report",
+    "format_p",
     "to_csv",
     "to_json_dict",
     "to_text",
@@ -138,7 +141,8 @@ class Report:
     notes: tuple[str, ...] = field(default=METHOD_NOTES)
 
 
-def _fmt_p(p: float | None) -> str:
+def format_p(p: float | None) -> str:
+    """A p-value for people: "0.0123", "< 0.0001" or "n/a" (text report and HTML page)."""
     if p is None or math.isnan(p):
         return "n/a"
     if p < 0.0001:
@@ -148,7 +152,7 @@ def _fmt_p(p: float | None) -> str:
 
 def _p_eq(p: float | None) -> str:
     """``"= 0.0123"`` or ``"< 0.0001"``, to follow a "p"."""
-    text = _fmt_p(p)
+    text = format_p(p)
     return text if text.startswith("<") else f"= {text}"
 
 
@@ -504,9 +508,9 @@ def to_text(report: Report) -> str:
         ci = f"{_fmt(hl.estimate)} [{_fmt(hl.ci_low)}, {_fmt(hl.ci_high)}]"
         lines.append(
             f"  {c.criterion:<14}{c.n_items:>5}{_fmt(c.question_mean):>10}{_fmt(c.answer_mean):>9}"
-            f"{_fmt(c.median_difference):>10}{_fmt(w.statistic, 1):>10}{_fmt_p(w.p_value):>10}"
-            f"{_fmt_p(c.p_value_holm):>10}{_fmt(w.rank_biserial):>7}{ci:>24}"
-            f"{_fmt_p(c.permutation.p_value):>10}  {w.method}, {w.alternative}, {w.zero_method}"
+            f"{_fmt(c.median_difference):>10}{_fmt(w.statistic, 1):>10}{format_p(w.p_value):>10}"
+            f"{format_p(c.p_value_holm):>10}{_fmt(w.rank_biserial):>7}{ci:>24}"
+            f"{format_p(c.permutation.p_value):>10}  {w.method}, {w.alternative}, {w.zero_method}"
         )
     lines += ["", "Agreement (individual ratings)"]
     lines.append(
