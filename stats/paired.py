@@ -8,6 +8,7 @@ observations (pseudo-replication) and overstate the evidence.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -354,7 +355,7 @@ def sign_flip_test(
     return PermutationResult(t_obs, (hits + 1) / (n_resamples + 1), "monte-carlo", n_resamples)
 
 
-def holm(p_values: list[float | None] | tuple[float | None, ...]) -> list[float | None]:
+def holm(p_values: Sequence[float | None]) -> list[float | None]:
     """Holm (1979) step-down adjusted p-values; ``None`` entries are skipped and kept.
 
     adj_(i) = max_{j <= i} min(1, (m - j + 1) p_(j)) over the m p-values sorted ascending.
