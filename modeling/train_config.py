@@ -17,9 +17,10 @@ from typing import Any
 
 from modeling.train_data import TRUNCATIONS
 
-__all__ = ["DEEPSPEED_DIR", "TrainConfig", "resolve_deepspeed"]
+__all__ = ["DEEPSPEED_DIR", "REPORT_TO", "TrainConfig", "resolve_deepspeed"]
 
 DEEPSPEED_DIR = Path(__file__).resolve().parent / "deepspeed"
+REPORT_TO = ("none", "tensorboard", "wandb")
 
 
 def _f(default: Any, help: str, **kw: Any) -> Any:
@@ -92,6 +93,22 @@ class TrainConfig:
     gradient_checkpointing: bool = _f(False, "recompute activations in backward to save memory")
     deepspeed: str = _f("", "DeepSpeed ZeRO: zero2, zero3 or a JSON config path (empty: off)")
     resume: bool = _f(False, "continue from the last checkpoint in output_dir")
+    init_adapter: str = _f(
+        "",
+        "start from this trained LoRA adapter folder (PEFT format) instead of a fresh one; its "
+        "rank, alpha and target modules are used",
+    )
+    keep_best: bool = _f(
+        True,
+        "keep the adapter of the evaluation with the lowest validation loss, not the last step's "
+        "(checkpoints are then written at every evaluation)",
+    )
+    report_to: str = _f(
+        "none",
+        "also log to tensorboard (in output_dir/logs) or wandb (pip install 'convgen[tensorboard]' "
+        "or 'convgen[wandb]')",
+        choices=REPORT_TO,
+    )
     dataloader_workers: int = _f(0, "data loader worker processes")
 
     def to_dict(self) -> dict[str, Any]:
@@ -174,6 +191,10 @@ class TrainConfig:
             raise ValueError(f"precision {self.precision!r}: expected auto, fp32, fp16 or bf16")
         if not self.target_modules:
             raise ValueError("target_modules is empty")
+        if self.report_to not in REPORT_TO:
+            raise ValueError(f"report_to {self.report_to!r}: expected {', '.join(REPORT_TO)}")
+        if self.resume and self.init_adapter:
+            raise ValueError("--resume and --init-adapter exclude each other")
         resolve_deepspeed(self.deepspeed)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import importlib.util
 import json
 import subprocess
 import sys
@@ -53,6 +54,8 @@ __all__ = [
     "encode_record",
     "file_sha256",
     "load_records",
+    "model_load_kwargs",
+    "preflight",
     "resolve_deepspeed",
     "train",
     "training_arguments_kwargs",
@@ -119,6 +122,11 @@ def training_arguments_kwargs(
 ) -> dict[str, Any]:
     """Keyword arguments for `transformers.TrainingArguments` (pure, so it is testable)."""
     eval_steps = config.eval_steps if has_eval and config.eval_steps > 0 else None
+    keep_best = bool(config.keep_best and eval_steps)
+    save_steps = config.save_steps if config.save_steps > 0 else 500
+    if keep_best and eval_steps and save_steps % eval_steps:
+        # The Trainer can only keep the best evaluation if a checkpoint is written at each one.
+        save_steps = eval_steps
     return {
         "output_dir": str(Path(config.output_dir) / CHECKPOINT_SUBDIR),
         "per_device_train_batch_size": config.micro_batch_size,
@@ -145,10 +153,15 @@ def training_arguments_kwargs(
         "logging_first_step": True,
         "eval_strategy": "steps" if eval_steps else "no",
         "eval_steps": eval_steps,
-        "save_strategy": "steps" if config.save_steps > 0 else "no",
-        "save_steps": config.save_steps if config.save_steps > 0 else 500,
+        "save_strategy": "steps" if config.save_steps > 0 or keep_best else "no",
+        "save_steps": save_steps,
         "save_total_limit": config.save_total_limit,
-        "report_to": "none",
+        # The best checkpoint is kept whatever save_total_limit says, then loaded at the end.
+        "load_best_model_at_end": keep_best,
+        "metric_for_best_model": "eval_loss" if keep_best else None,
+        "greater_is_better": False if keep_best else None,
+        "report_to": config.report_to,
+        "logging_dir": str(Path(config.output_dir) / "logs"),
         "remove_unused_columns": False,
         "label_names": ["labels"],
         "dataloader_num_workers": config.dataloader_workers,
@@ -300,6 +313,66 @@ def _all_reduce_sum(values: list[int], device: Any) -> list[int]:
     return [int(v) for v in t.tolist()]
 
 
+def preflight(config: TrainConfig) -> str | None:
+    """Refuse, before anything is created, a run that cannot start; ValueError says why.
+
+    Returns the checkpoint a `resume` run continues from (None for a new run).
+    """
+    config.validate()
+    base = Path(config.base_model).expanduser()
+    if base.exists():
+        if not (base / "config.json").is_file():
+            raise ValueError(f"base model {base}: no config.json (not a checkpoint folder)")
+    else:
+        from transformers import AutoConfig
+
+        try:  # a hub id must already be in the local cache: convgen never downloads
+            AutoConfig.from_pretrained(config.base_model, local_files_only=True)
+        except (OSError, ValueError) as exc:
+            raise ValueError(
+                f"base model {config.base_model!r}: not a local folder, and not a model id in "
+                "the local Hugging Face cache"
+            ) from exc
+    if config.init_adapter:
+        adapter = Path(config.init_adapter).expanduser()
+        if not (adapter / "adapter_config.json").is_file():
+            raise ValueError(f"init adapter {adapter}: no adapter_config.json (not a PEFT adapter)")
+    for option, module, extra in (
+        (config.deepspeed, "deepspeed", "deepspeed"),
+        (config.report_to == "tensorboard", "tensorboard", "tensorboard"),
+        (config.report_to == "wandb", "wandb", "wandb"),
+    ):
+        if option and importlib.util.find_spec(module) is None:
+            raise ValueError(
+                f"this option needs the {module} package: pip install 'convgen[{extra}]'"
+            )
+    resumed_from = _last_checkpoint(config) if config.resume else None
+    if config.resume and resumed_from is None:
+        folder = Path(config.output_dir) / CHECKPOINT_SUBDIR
+        raise ValueError(f"--resume: no checkpoint under {folder}")
+    return resumed_from
+
+
+def model_load_kwargs(
+    precision: Precision, device: DeviceInfo, config: TrainConfig
+) -> dict[str, Any]:
+    """`from_pretrained` arguments: dtype, attention, and where the weights go.
+
+    On GPUs each rank loads its copy straight onto its own card (``device_map={"": local_rank}``),
+    so host memory holds at most one layer's tensors at a time, not 8 full fp16 copies of the
+    model. Not under DeepSpeed, which places (ZeRO-3: shards) the weights itself.
+    """
+    import torch
+
+    kwargs: dict[str, Any] = {
+        "dtype": getattr(torch, precision.torch_dtype),
+        "attn_implementation": precision.attn_implementation,
+    }
+    if device.kind == "cuda" and not config.deepspeed:
+        kwargs["device_map"] = {"": world_info()[1]}
+    return kwargs
+
+
 def train(
     config: TrainConfig,
     hooks: TrainHooks | None = None,
@@ -311,27 +384,21 @@ def train(
     import peft
     import torch
     import transformers
-    from peft import LoraConfig, get_peft_model
+    from peft import LoraConfig, PeftModel, get_peft_model
     from transformers import AutoModelForCausalLM, AutoTokenizer, TrainingArguments
 
-    config.validate()
+    resumed_from = preflight(config)
     _, _, world_size = world_info()
     device = device or detect_device()
     precision = choose_precision(device, config.precision)
-    if config.deepspeed:
-        try:
-            import deepspeed  # noqa: F401
-        except ImportError as exc:
-            raise RuntimeError(
-                "--deepspeed needs the deepspeed package: pip install 'convgen[deepspeed]'"
-            ) from exc
     data_dir, out = Path(config.data_dir), Path(config.output_dir)
     train_path, val_path = data_dir / "train.jsonl", data_dir / "val.jsonl"
-    resumed_from = _last_checkpoint(config) if config.resume else None
-    if config.resume and resumed_from is None:
-        raise ValueError(f"--resume: no checkpoint under {out / CHECKPOINT_SUBDIR}")
 
-    tokenizer = AutoTokenizer.from_pretrained(config.base_model)
+    # An adapter trained with added role tokens carries its tokenizer: use it to match its rows.
+    tok_source = config.base_model
+    if config.init_adapter and (Path(config.init_adapter) / "tokenizer_config.json").is_file():
+        tok_source = config.init_adapter
+    tokenizer = AutoTokenizer.from_pretrained(tok_source)
     if tokenizer.pad_token_id is None:
         # LLaMA ships no pad token; labels and attention mask make the pad id irrelevant.
         tokenizer.pad_token = tokenizer.unk_token or tokenizer.eos_token
@@ -380,9 +447,7 @@ def train(
     )
     args = TrainingArguments(**_for_installed_transformers(kwargs))
     model = AutoModelForCausalLM.from_pretrained(
-        config.base_model,
-        dtype=getattr(torch, precision.torch_dtype),
-        attn_implementation=precision.attn_implementation,
+        config.base_model, **model_load_kwargs(precision, device, config)
     )
     model.config.use_cache = False  # the KV cache is useless in training and costs memory
     target: str | list[str] = (
@@ -401,7 +466,11 @@ def train(
         trainable_token_indices=role_rows or None,
     )
     torch.manual_seed(config.seed)  # LoRA A matrices are random: same seed, same start
-    peft_model = get_peft_model(model, lora)
+    if config.init_adapter:
+        # Continue from a trained adapter: its own LoRA settings, every LoRA weight trainable.
+        peft_model = PeftModel.from_pretrained(model, config.init_adapter, is_trainable=True)
+    else:
+        peft_model = get_peft_model(model, lora)
     trainable, total = peft_model.get_nb_trainable_parameters()
 
     curve: list[dict[str, float]] = []
@@ -449,6 +518,13 @@ def train(
         eval_loss = at_end[-1]["eval_loss"] if at_end else trainer.evaluate()["eval_loss"]
         metrics["eval_loss"] = round(float(eval_loss), 6)
         metrics["eval_loss_first"] = round(float(done[0]), 6) if done else metrics["eval_loss"]
+        best = trainer.state.best_metric
+        if config.keep_best and best is not None and trainer.state.best_model_checkpoint:
+            # The adapter that is saved is the best evaluation's, so its loss is the one to show.
+            if at_end:
+                metrics["eval_loss_last"] = metrics["eval_loss"]
+            metrics["eval_loss"] = round(float(best), 6)
+            metrics["best_step"] = int(trainer.state.best_model_checkpoint.rsplit("-", 1)[-1])
         start = [p["eval_loss"] for p in curve if p["step"] == 0 and "eval_loss" in p]
         if start:
             metrics["eval_loss_start"] = start[0]  # the base model, before any LoRA step

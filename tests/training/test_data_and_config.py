@@ -204,7 +204,7 @@ def test_training_with_deepspeed_needs_the_package(
         output_dir=str(tmp_path),
         deepspeed="zero2",
     )
-    with pytest.raises(RuntimeError, match="pip install"):
+    with pytest.raises(ValueError, match="pip install"):
         train(config)
 
 

@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from modeling.models import RunStatus, TrainingRun
 from modeling.train_service import run_training
-from modeling.training import TrainConfig, train, world_info
+from modeling.training import TrainConfig, preflight, train, world_info
 
 
 class Command(BaseCommand):
@@ -53,7 +53,8 @@ class Command(BaseCommand):
             stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
             config.output_dir = str(Path(settings.CONVGEN_RUNS_DIR) / f"train-{stamp}")
         try:
-            config.validate()
+            # Everything that can refuse the run is checked before a TrainingRun row exists.
+            preflight(config)
         except ValueError as exc:
             raise CommandError(str(exc)) from exc
 
