@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from modeling.hardware import generation_dtype
 from modeling.oig.clean import clean_text
-from modeling.prompting import ROLES, Turn, build_prompt, render_oig
+from modeling.prompting import HUMAN_TAG, ROLES, Turn, build_prompt, render_oig
 
 if TYPE_CHECKING:
     import torch
@@ -168,6 +168,13 @@ class GenerationParams:
         metadata={
             "help": "penalty on tokens of the Background (transformers applies the repetition "
             "penalty there too, discouraging the names a question should reuse); 1.0 = none"
+        },
+    )
+    start_with_question: bool = field(
+        default=True,
+        metadata={
+            "help": "end the prompt with the <human>: tag, so the model writes the question "
+            "straight away, as every training record begins (the tag is kept in the output)"
         },
     )
     turns: int = field(
@@ -442,15 +449,18 @@ def _scoped_repetition_penalty(
     return ScopedRepetitionPenalty()
 
 
-def _turn_stopper(tokenizer: PreTrainedTokenizerBase, width: int, turns: int) -> Any:
-    """A stopping criterion: a row is done once it starts the turn after the ones asked for."""
+def _turn_stopper(
+    tokenizer: PreTrainedTokenizerBase, width: int, turns: int, prefix: str = ""
+) -> Any:
+    """A stopping criterion: a row is done once it starts the turn after the ones asked for.
+    `prefix` is output text that was put in the prompt (the first `<human>:` tag)."""
     import torch
     from transformers import StoppingCriteria
 
     class TurnStop(StoppingCriteria):  # type: ignore[misc]
         def __call__(self, input_ids: torch.Tensor, scores: Any, **kw: Any) -> torch.Tensor:
             texts = tokenizer.batch_decode(input_ids[:, width:], skip_special_tokens=False)
-            done = [cut_after_turns(t, turns)[1] for t in texts]
+            done = [cut_after_turns(prefix + t, turns)[1] for t in texts]
             return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
 
     return TurnStop()
@@ -462,7 +472,7 @@ def _batch_seed(seed: int, ids: Sequence[str]) -> int:
 
 
 def _decode(
-    tokenizer: PreTrainedTokenizerBase, ids: list[int], turns: int = 0
+    tokenizer: PreTrainedTokenizerBase, ids: list[int], turns: int = 0, prefix: str = ""
 ) -> tuple[str, bool, int]:
     """Text up to EOS or the end of the turns asked for (tags kept even if they are special
     tokens), whether it ended there (not cut by max_new_tokens), and the new-token count."""
@@ -474,7 +484,7 @@ def _decode(
     n_new = len(ids) + int(finished)
     drop = {tokenizer.pad_token_id, tokenizer.bos_token_id, eos}
     kept = [i for i in ids if i not in drop]
-    text = str(tokenizer.decode(kept, skip_special_tokens=False))
+    text = prefix + str(tokenizer.decode(kept, skip_special_tokens=False))
     text, stopped = cut_after_turns(text, turns)
     return strip_control_chars(text), finished or stopped, n_new
 
@@ -571,7 +581,9 @@ def generate_conversations(
     skip = set(skip_ids)
     all_ids = sample_ids(backgrounds, params)
     todo = [i for i, ids in enumerate(all_ids) if not all(x in skip for x in ids)]
-    prompts = [build_prompt(backgrounds[i].text) for i in range(len(backgrounds))]
+    # Forced output: the `<human>:` tag every conversation starts with (see start_with_question).
+    prefix = HUMAN_TAG if params.start_with_question else ""
+    prompts = [build_prompt(backgrounds[i].text) + prefix for i in range(len(backgrounds))]
     lengths = {i: len(tokenizer(prompts[i])["input_ids"]) for i in todo}
 
     gen_kwargs: dict[str, Any] = {
@@ -644,7 +656,7 @@ def generate_conversations(
                 )
             ]
         if params.turns:
-            extra["stopping_criteria"] = [_turn_stopper(tokenizer, width, params.turns)]
+            extra["stopping_criteria"] = [_turn_stopper(tokenizer, width, params.turns, prefix)]
         torch.manual_seed(_batch_seed(params.seed, [all_ids[i][0] for i in batch]))
         with torch.inference_mode():
             out = lm.generate(**enc, generation_config=gen_config, **extra)
@@ -653,7 +665,7 @@ def generate_conversations(
             bi, s = batch[row // params.num_return_sequences], row % params.num_return_sequences
             if all_ids[bi][s] in skip:
                 continue
-            raw, finished, n_new = _decode(tokenizer, ids, params.turns)
+            raw, finished, n_new = _decode(tokenizer, ids, params.turns, prefix)
             parsed = parse_conversation(raw, finished=finished)
             records.append(
                 make_record(

@@ -129,8 +129,9 @@ def test_generation_stops_once_the_next_question_starts(tiny_lm: Any) -> None:
 
     real = generation._turn_stopper
 
-    def spy(tokenizer: Any, width: int, turns: int) -> Any:
-        inner = real(tokenizer, width, turns)
+    def spy(tokenizer: Any, width: int, turns: int, prefix: str = "") -> Any:
+        assert prefix == "<human>:"  # the forced first tag counts as the first turn
+        inner = real(tokenizer, width, turns, prefix)
 
         def call(input_ids: torch.Tensor, scores: Any, **kw: Any) -> torch.Tensor:
             out = inner(input_ids, scores, **kw)
@@ -192,3 +193,22 @@ def test_generation_picks_fp16_on_a_v100_and_bf16_from_ampere(
 def test_the_default_generation_settings_ask_for_one_turn_and_spare_the_background() -> None:
     params = GenerationParams()
     assert params.turns == 1 and params.prompt_repetition_penalty == 1.0
+
+
+def test_the_prompt_ends_with_the_first_tag_and_the_output_keeps_it(tiny_lm: Any) -> None:
+    model, tok = tiny_lm
+    forced = GenerationParams(max_new_tokens=6, temperature=0.0)
+    free = GenerationParams(max_new_tokens=6, temperature=0.0, start_with_question=False)
+    for rec in generate_conversations(model, tok, BGS[:3], forced):
+        assert rec["raw_text"].startswith("<human>:")
+    seen: list[str] = []
+    real = type(tok).__call__
+
+    def spy(self: Any, texts: Any, *args: Any, **kw: Any) -> Any:
+        if isinstance(texts, list):
+            seen.extend(texts)  # the batched prompts
+        return real(self, texts, *args, **kw)
+
+    with mock.patch.object(type(tok), "__call__", spy):
+        list(generate_conversations(model, tok, BGS[:2], free))
+    assert seen and not any(t.endswith("<human>:") for t in seen)

@@ -23,13 +23,13 @@ def test_demo_runs_the_whole_loop_and_leaves_the_study_open_for_the_rater(
 ) -> None:
     out = io.StringIO()
     work = tmp_path / "demo"
-    call_command("demo", no_serve=True, workdir=work, password="pw-demo-1", stdout=out)
+    call_command("demo", no_serve=True, tiny=True, workdir=work, password="pw-demo-1", stdout=out)
     log = out.getvalue()
 
     dataset = Dataset.objects.get()
     assert dataset.status == RunStatus.SUCCEEDED
-    assert (dataset.n_train, dataset.n_val) == (137, 10)  # the shipped sample's known counts
-    assert dataset.manifest["counts"]["lines_read"] == 300
+    assert (dataset.n_train, dataset.n_val) == (165, 10)  # the shipped sample's known counts
+    assert dataset.manifest["counts"]["lines_read"] == 231
 
     training = TrainingRun.objects.get()
     assert training.status == RunStatus.SUCCEEDED and training.step == 200
@@ -55,6 +55,7 @@ def test_demo_runs_the_whole_loop_and_leaves_the_study_open_for_the_rater(
     report = (work / "report.html").read_text(encoding="utf-8")
     assert "Wilcoxon" in report and "Krippendorff" in report
     assert "Conclusions" in log and "done in" in log
+    assert f"generated: parsed {parsed}/48" in log and "grounding" in log
     exported = [
         json.loads(line)
         for line in (work / "rated-dataset.messages.jsonl").read_text("utf-8").splitlines()
@@ -66,6 +67,6 @@ def test_demo_runs_the_whole_loop_and_leaves_the_study_open_for_the_rater(
     )
 
     again = io.StringIO()
-    call_command("demo", no_serve=True, workdir=work, password="pw-demo-1", stdout=again)
+    call_command("demo", no_serve=True, tiny=True, workdir=work, password="pw-demo-1", stdout=again)
     assert "ran before" in again.getvalue()
     assert TrainingRun.objects.count() == 1  # nothing was run twice

@@ -28,7 +28,7 @@ from modeling.generation import read_records
 from modeling.quality import summarize_quality
 
 DEMO_SLUG = "demo"
-REAL_STEPS, TINY_STEPS = 40, 200
+REAL_STEPS, TINY_STEPS = 24, 200
 SIMULATED_PREFIX = "simulated-rater"
 SAMPLE_OIG = Path(settings.BASE_DIR) / "modeling" / "sample_data" / "oig_sample.jsonl"
 SAMPLE_BACKGROUNDS = (
@@ -130,9 +130,9 @@ class Command(BaseCommand):
             {"learning_rate": 3e-3, "target_modules": ["all-linear"], "cutoff_len": 512}
             if tiny
             else {
-                "learning_rate": 1e-3,
+                "learning_rate": 2e-3,
                 "target_modules": ["q_proj", "k_proj", "v_proj", "o_proj"],
-                "cutoff_len": 256,
+                "cutoff_len": 192,
                 "warmup_steps": 0.1,
             }
         )
