@@ -9,8 +9,9 @@ what the original study did:
 | | original recipe | convgen |
 |---|---|---|
 | loss | on the whole text, Background included | on the conversation only |
-| records over cutoff_len | cut at the cutoff (the conversation's end and EOS are lost) | the Background is shortened |
+| over-long records | cut at cutoff_len (conversation end and EOS lost) | Background shortened |
 | repetition penalty | 1.2 on the Background and the output | 1.1 on generated tokens only |
+| prompt ends with | the Background | the `<human>:` tag |
 | stop | EOS only | EOS or the next `<human>:` after one turn |
 
 Measured for each: validation loss per conversation token (prompt excluded, the same measure for
@@ -44,11 +45,21 @@ HELD_OUT = ROOT / "convgen_site" / "demo_data" / "demo_backgrounds.jsonl"
 RECIPES: dict[str, dict[str, Any]] = {
     "original": {
         "train": {"train_on_prompt": True, "truncation": "end"},
-        "generate": {"repetition_penalty": 1.2, "prompt_repetition_penalty": 1.2, "turns": 0},
+        "generate": {
+            "repetition_penalty": 1.2,
+            "prompt_repetition_penalty": 1.2,
+            "start_with_question": False,
+            "turns": 0,
+        },
     },
     "convgen": {
         "train": {"train_on_prompt": False, "truncation": "background"},
-        "generate": {"repetition_penalty": 1.1, "prompt_repetition_penalty": 1.0, "turns": 1},
+        "generate": {
+            "repetition_penalty": 1.1,
+            "prompt_repetition_penalty": 1.0,
+            "start_with_question": True,
+            "turns": 1,
+        },
     },
 }
 
@@ -56,9 +67,9 @@ RECIPES: dict[str, dict[str, Any]] = {
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--base-model", default="", help="HF checkpoint folder (default: SmolLM2)")
-    parser.add_argument("--steps", type=int, default=40, help="LoRA optimizer steps per recipe")
+    parser.add_argument("--steps", type=int, default=24, help="LoRA optimizer steps per recipe")
     parser.add_argument("--samples", type=int, default=3, help="conversations per Background")
-    parser.add_argument("--cutoff-len", type=int, default=256)
+    parser.add_argument("--cutoff-len", type=int, default=192)
     parser.add_argument("--workdir", default="", help="keep files here (default: a temp folder)")
     parser.add_argument("--json", default="", help="also write the results to this file")
     args = parser.parse_args()
@@ -113,7 +124,7 @@ def main() -> None:
             max_steps=args.steps,
             micro_batch_size=4,
             gradient_accumulation_steps=1,
-            learning_rate=1e-3,
+            learning_rate=2e-3,
             warmup_steps=0.1,
             lora_r=16,
             lora_alpha=32,
