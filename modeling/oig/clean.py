@@ -66,10 +66,12 @@ def clean_text(text: str) -> str:
     if tags:
         s = _HTML_BLOCK_RE.sub(" ", s)
         s = _ROLE_TAG_LOOSE_RE.sub(" ", s)
-        s = _HTML_TAG_RE.sub(" ", s)
+        s, n = _HTML_TAG_RE.subn(" ", s)
+        removed = removed or n > 0  # "<b>Fuji</b>, a" leaves "Fuji , a" to tidy
         changed = True
     if wiki:
-        s = _WIKI_EXTLINK_RE.sub(lambda m: m.group(1) or "", s)
+        s, n = _WIKI_EXTLINK_RE.subn(lambda m: m.group(1) or "", s)
+        removed = removed or n > 0
         s = _WIKI_LINK_RE.sub(r"\1", s)
         for _ in range(3):  # nested templates, innermost first
             s, n = _WIKI_TEMPLATE_RE.subn("", s)
@@ -94,5 +96,10 @@ def clean_text(text: str) -> str:
     if changed or unprintable or spaced:
         s = " ".join(s.split())
     if removed:
-        s = " ".join(_AFTER_REMOVAL_RE.sub("", s).split())
+        # Repeat: removing "()" can leave a space before punctuation ("1930 ()." -> "1930 .").
+        while True:
+            tidied = " ".join(_AFTER_REMOVAL_RE.sub("", s).split())
+            if tidied == s:
+                break
+            s = tidied
     return s

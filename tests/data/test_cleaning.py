@@ -145,3 +145,10 @@ def test_the_record_id_is_the_sha1_of_the_shared_training_text() -> None:
     record = parse_text(f"Background: {THAI} <human>: q1 <bot>: {EMOJI} <human>: q2<bot>: a2", 1)
     text = build_training_text(record.background, [{"role": r, "text": t} for r, t in record.turns])
     assert record.id == hashlib.sha1(text.encode()).hexdigest()[:16]
+
+
+def test_no_space_is_left_before_punctuation_after_a_removed_url_or_tag() -> None:
+    assert clean_text("It opened in 1930 (https://example.org/x).") == "It opened in 1930."
+    assert clean_text("<b>Mount Fuji</b>, a volcano") == "Mount Fuji, a volcano"
+    assert clean_text("See [https://example.org] ; then go.") == "See; then go."
+    assert clean_text("a < b > c , d") == "a < b > c , d"  # nothing removed: text left alone
