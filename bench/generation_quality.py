@@ -72,6 +72,15 @@ def main() -> None:
     parser.add_argument("--cutoff-len", type=int, default=192)
     parser.add_argument("--workdir", default="", help="keep files here (default: a temp folder)")
     parser.add_argument("--json", default="", help="also write the results to this file")
+    parser.add_argument(
+        "--reuse", action="store_true", help="reuse adapters already trained in --workdir"
+    )
+    parser.add_argument(
+        "--penalty-ablation",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also sample convgen's adapter with the penalty on the Background, output, neither",
+    )
     args = parser.parse_args()
 
     import torch
@@ -136,8 +145,13 @@ def main() -> None:
             seed=0,
             **recipe["train"],
         )
-        result = train(config)
-        train_s = time.perf_counter() - started
+        done = out / "run.json"
+        if args.reuse and done.is_file() and json.loads(done.read_text())["status"] == "succeeded":
+            info = json.loads(done.read_text())  # an earlier run of the same recipe: reuse it
+            steps, train_s = int(info["global_step"]), info["metrics"]["train_runtime_s"]
+        else:
+            steps = train(config).global_step
+            train_s = time.perf_counter() - started
         model, tokenizer = load_model(base, str(out), device="cpu", dtype="float32")
         after = conversation_loss(model, tokenizer, val_records, cutoff_len=args.cutoff_len)
         params = GenerationParams(
@@ -162,10 +176,35 @@ def main() -> None:
             "val_loss_after": round(after, 4),
             "train_s": round(train_s, 1),
             "generate_s": round(gen_s, 1),
-            "steps": result.global_step,
+            "steps": steps,
             **quality.to_dict(),
         }
         print(f"{name}: {quality.line()}; val loss {base_loss:.3f} -> {after:.3f}", flush=True)
+
+    # The repetition penalty alone, on convgen's adapter: does sparing the Background help?
+    ablation: dict[str, dict[str, Any]] = {}
+    if args.penalty_ablation:
+        model, tokenizer = load_model(base, str(work / "lora-convgen"), device="cpu")
+        for label, gen, prompt in (
+            ("1.2 on Background and output", 1.2, 1.2),
+            ("1.2 on output only", 1.2, 1.0),
+            ("none", 1.0, 1.0),
+        ):
+            params = GenerationParams(
+                batch_size=16,
+                max_new_tokens=96,
+                temperature=0.7,
+                top_p=0.9,
+                num_return_sequences=args.samples,
+                seed=0,
+                repetition_penalty=gen,
+                prompt_repetition_penalty=prompt,
+            )
+            quality = summarize_quality(generate_conversations(model, tokenizer, held_out, params))
+            ablation[label] = quality.to_dict()
+            print(f"penalty {label}: {quality.line()}", flush=True)
+        del model
+        results["penalty_ablation"] = ablation
 
     rows = [
         ("validation loss, base model", "val_loss_base", "{:.3f}"),
@@ -177,6 +216,16 @@ def main() -> None:
         ("training seconds", "train_s", "{:.0f}"),
         ("generation seconds", "generate_s", "{:.0f}"),
     ]
+    if ablation:
+        print(
+            "\n| repetition penalty (convgen adapter) | parse rate | grounding | boilerplate "
+            "| distinct-2 |\n|---|---|---|---|---|"
+        )
+        for label, q in ablation.items():
+            print(
+                f"| {label} | {q['parse_rate']:.0%} | {q['grounding']:.2f} | "
+                f"{q['boilerplate_rate']:.0%} | {q['distinct_2']:.3f} |"
+            )
     print("\n| measure | original recipe | convgen |\n|---|---|---|")
     for label, key, fmt in rows:
         cells = [fmt.format(results[n][key]) for n in RECIPES]
