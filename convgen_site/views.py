@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import wraps
 from typing import Any
 
 from django.contrib.auth import views as auth_views
@@ -10,7 +12,7 @@ from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 
-from convgen_site.ratelimit import login_rate_limiter
+from convgen_site.ratelimit import RateLimitedAuthenticationForm
 from convgen_site.roles import is_researcher
 
 
@@ -27,21 +29,28 @@ def healthz(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"ok": True})
 
 
-class RateLimitedLoginView(auth_views.LoginView):
-    """Django's login, refusing attempts from an address or for a username after failures."""
+def answer_429_when_rate_limited(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """429 Too Many Requests when the login form was refused by the limiter."""
 
-    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        keys = login_rate_limiter.keys(request, request.POST.get("username", ""))
-        if login_rate_limiter.is_blocked(keys):
-            return render(
-                request,
-                "registration/login.html",
-                {"form": self.get_form(), "rate_limited": True},
-                status=429,
-            )
-        response = super().post(request, *args, **kwargs)
-        if request.user.is_authenticated:
-            login_rate_limiter.reset(keys)
-        else:
-            login_rate_limiter.hit(keys)
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        response = view(request, *args, **kwargs)
+        if getattr(request, "login_rate_limited", False):
+            response.status_code = 429
         return response
+
+    return wrapper
+
+
+class RateLimitedLoginView(auth_views.LoginView):
+    """Django's login behind the one login limiter (`convgen_site.ratelimit`)."""
+
+    authentication_form = RateLimitedAuthenticationForm
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        context["rate_limited"] = getattr(self.request, "login_rate_limited", False)
+        return context
+
+
+login = answer_429_when_rate_limited(RateLimitedLoginView.as_view())
