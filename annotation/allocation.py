@@ -42,6 +42,7 @@ _last_sweep: dict[int, float] = {}  # study id -> time.monotonic() of this proce
 WALK_BATCH = 64  # items looked at per step along the rater's order
 WALK_STEPS = 4  # steps before falling back to one scan of the whole study
 SKIPPED_ROW_RETRY_S = (0.05, 0.1, 0.2, 0.4, 0.4)  # looks again when only held rows remain
+SUBMISSION_KEY_MAX = 64  # Assignment.submission_key's max_length
 
 
 class AllocationError(Exception):
@@ -128,6 +129,11 @@ def _lock_item(item_id: int) -> Item:
 
 def _lock_assignment(assignment_id: int) -> Assignment:
     return Assignment.objects.select_for_update().select_related("item").get(pk=assignment_id)
+
+
+def _is_open(study: Study) -> bool:
+    """Whether the study is open now (read again: it may have been closed since it was loaded)."""
+    return Study.objects.filter(pk=study.pk, is_open=True).exists()
 
 
 def may_rate(study: Study, user: User) -> bool:
@@ -325,12 +331,12 @@ def _next_in_transaction(study: Study, rater: User) -> Assignment | None:
         if _can_lock_skip():
             # One request per rater at a time: a double click must not lease two items.
             User.objects.select_for_update().filter(pk=rater.pk).exists()
+        if not _is_open(study):
+            raise StudyClosed("this study is closed")  # even an open lease: closed is closed
         state = _rater_state(study, rater)
         resumed = _resume(study, rater, state)
         if resumed is not None:
             return resumed
-        if not study.is_open:
-            raise StudyClosed("this study is closed")
         if _quota_reached(study, rater):
             return None
         item = _pick(study, rater, state["last"])
@@ -404,11 +410,15 @@ def submit(
     time_spent_ms: int | None = None,
     submission_key: str = "",
 ) -> tuple[Assignment, bool]:
-    """Store one rating set; returns (assignment, created) where created is False for a replay.
+    """Store one rating set; returns (assignment, created): created is True only for the call
+    that completed the assignment (not for a replay, a change or a concurrent duplicate).
 
     The same submission_key again (double click, retry after a lost response) changes nothing.
     A new key on a completed assignment is the rater going back to change their scores.
+    A closed study takes no ratings (StudyClosed).
     """
+    if len(submission_key) > SUBMISSION_KEY_MAX:
+        raise ValueError(f"a submission key has at most {SUBMISSION_KEY_MAX} characters")
     study = assignment.item.study
     now = timezone.now()
     with transaction.atomic():
@@ -419,7 +429,9 @@ def submit(
             and locked.submission_key == submission_key
             and locked.status == AssignmentStatus.COMPLETED
         ):
-            return locked, False
+            return locked, False  # a replay changes nothing, even once the study is closed
+        if not _is_open(study):
+            raise StudyClosed("this study is closed")
         if locked.status == AssignmentStatus.LEASED:
             Item.objects.filter(pk=item.pk).update(
                 leased_count=F("leased_count") - 1, completed_count=F("completed_count") + 1
@@ -442,14 +454,14 @@ def submit(
         )
         locked.status = AssignmentStatus.COMPLETED
         locked.leased_until = None
-        locked.submission_key = submission_key[:64]
+        locked.submission_key = submission_key
         if first_time:
             locked.completed_at = now
             locked.time_spent_ms = _time_spent(locked, now, time_spent_ms)
             locked.skip_reason = ""
             locked.flag_reason = ""
         locked.save()
-    return locked, True
+    return locked, first_time
 
 
 def _time_spent(assignment: Assignment, now: Any, reported: int | None) -> int | None:
@@ -469,6 +481,8 @@ def give_up(assignment: Assignment, status: str, reason: str) -> Assignment:
     with transaction.atomic():
         item = _lock_item(assignment.item_id)
         locked = _lock_assignment(assignment.pk)
+        if not _is_open(assignment.item.study):
+            raise StudyClosed("this study is closed")
         if locked.status == AssignmentStatus.LEASED:
             Item.objects.filter(pk=item.pk).update(leased_count=F("leased_count") - 1)
         elif locked.status == AssignmentStatus.COMPLETED:
@@ -484,19 +498,18 @@ def give_up(assignment: Assignment, status: str, reason: str) -> Assignment:
     return locked
 
 
-def _offered_items(study: Study, rater: User) -> int:
-    return open_items(study, rater).count()
-
-
 def progress(study: Study, rater: User, current: Assignment | None = None) -> Progress:
-    """'Item 12 of 40': the rater's items so far plus what is still on offer (capped by quota)."""
+    """'Item 12 of 40': the rater's own items so far, of the most they may rate.
+
+    Counts only what is the rater's own and what the study fixes (its items, the quota), never
+    how many slots others have taken: what a rater sees says nothing about other raters.
+    """
     mine = Assignment.objects.filter(item__study=study, rater=rater).exclude(
         status=AssignmentStatus.EXPIRED
     )
     done = mine.filter(status=AssignmentStatus.COMPLETED).count()
     seen = mine.count()
-    remaining = _offered_items(study, rater) if study.is_open else 0
-    total = seen + remaining
+    total = Item.objects.filter(study=study).count()
     if study.items_per_rater:
         skipped = mine.exclude(status__in=[AssignmentStatus.COMPLETED, AssignmentStatus.LEASED])
         total = min(total, study.items_per_rater + skipped.count())
@@ -504,4 +517,4 @@ def progress(study: Study, rater: User, current: Assignment | None = None) -> Pr
         position = mine.filter(pk__lte=current.pk).count()
     else:
         position = min(seen + 1, total)
-    return Progress(done=done, current=position, total=max(total, position))
+    return Progress(done=done, current=position, total=max(total, position, seen))

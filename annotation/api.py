@@ -7,7 +7,12 @@ from typing import Any, cast
 from django.contrib.auth.models import User
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+)
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
@@ -18,17 +23,34 @@ from annotation import allocation
 from annotation.models import Assignment, AssignmentStatus, Item, Rating, Study
 from annotation.serializers import (
     AssignmentSerializer,
+    ErrorSerializer,
+    IdempotencyKeySerializer,
     ItemSerializer,
     NextAssignmentSerializer,
     RaterAssignmentSerializer,
     ReasonSerializer,
     ResearcherRatingSerializer,
     ResearcherStudySerializer,
+    SkipSerializer,
     StudySerializer,
     SubmitSerializer,
 )
 from annotation.studies import studies_for
 from convgen_site.roles import IsRater, IsResearcher, is_researcher
+
+ERROR_400 = OpenApiResponse(
+    description="invalid input: {field: [message]} (a score off the scale, a missing criterion, "
+    "a malformed body or Idempotency-Key)"
+)
+FORBIDDEN = OpenApiResponse(ErrorSerializer, description="not signed in, or not allowed")
+NOT_FOUND = OpenApiResponse(ErrorSerializer, description="no such object (or not yours)")
+GIVE_UP_ERRORS = {
+    400: ERROR_400,
+    403: OpenApiResponse(
+        ErrorSerializer, description="not a rater of this study, or the study is closed"
+    ),
+    404: NOT_FOUND,
+}
 
 
 class _UserMixin:
@@ -38,6 +60,10 @@ class _UserMixin:
         return cast(User, self.request.user)  # type: ignore[attr-defined]
 
 
+@extend_schema_view(
+    list=extend_schema(responses={200: StudySerializer(many=True), 403: FORBIDDEN}),
+    retrieve=extend_schema(responses={200: StudySerializer, 403: FORBIDDEN, 404: NOT_FOUND}),
+)
 class StudyViewSet(_UserMixin, viewsets.ReadOnlyModelViewSet):
     """Studies offered to the signed-in rater (all studies for researchers)."""
 
@@ -69,7 +95,12 @@ class StudyViewSet(_UserMixin, viewsets.ReadOnlyModelViewSet):
         ],
         responses={
             200: NextAssignmentSerializer,
-            404: OpenApiResponse(description="nothing left to rate, or the study is closed"),
+            400: ERROR_400,
+            403: OpenApiResponse(ErrorSerializer, description="not a rater of this study"),
+            404: OpenApiResponse(
+                ErrorSerializer,
+                description="no such study, nothing left to rate, or the study is closed",
+            ),
         },
     )
     @action(detail=True, methods=["get"], url_path="next")
@@ -94,7 +125,8 @@ class StudyViewSet(_UserMixin, viewsets.ReadOnlyModelViewSet):
         return self.get_paginated_response(serializer_class(page, many=True).data)
 
     @extend_schema(
-        summary="Items with their source (researchers)", responses=ItemSerializer(many=True)
+        summary="Items with their source (researchers)",
+        responses={200: ItemSerializer(many=True), 403: FORBIDDEN, 404: NOT_FOUND},
     )
     @action(detail=True, methods=["get"], permission_classes=[IsResearcher])
     def items(self, request: Request, slug: str, format: str | None = None) -> Response:
@@ -104,7 +136,8 @@ class StudyViewSet(_UserMixin, viewsets.ReadOnlyModelViewSet):
         )
 
     @extend_schema(
-        summary="Every rater's assignments (researchers)", responses=AssignmentSerializer(many=True)
+        summary="Every rater's assignments (researchers)",
+        responses={200: AssignmentSerializer(many=True), 403: FORBIDDEN, 404: NOT_FOUND},
     )
     @action(detail=True, methods=["get"], permission_classes=[IsResearcher])
     def assignments(self, request: Request, slug: str, format: str | None = None) -> Response:
@@ -117,7 +150,8 @@ class StudyViewSet(_UserMixin, viewsets.ReadOnlyModelViewSet):
         return self._researcher_list(queryset, AssignmentSerializer)
 
     @extend_schema(
-        summary="Every rating (researchers)", responses=ResearcherRatingSerializer(many=True)
+        summary="Every rating (researchers)",
+        responses={200: ResearcherRatingSerializer(many=True), 403: FORBIDDEN, 404: NOT_FOUND},
     )
     @action(detail=True, methods=["get"], permission_classes=[IsResearcher])
     def ratings(self, request: Request, slug: str, format: str | None = None) -> Response:
@@ -132,6 +166,11 @@ class StudyViewSet(_UserMixin, viewsets.ReadOnlyModelViewSet):
         return self._researcher_list(queryset, ResearcherRatingSerializer)
 
 
+@extend_schema_view(
+    retrieve=extend_schema(
+        responses={200: RaterAssignmentSerializer, 403: FORBIDDEN, 404: NOT_FOUND}
+    ),
+)
 class AssignmentViewSet(_UserMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """One assignment: its owner reads and rates it; researchers may read any."""
 
@@ -141,13 +180,23 @@ class AssignmentViewSet(_UserMixin, mixins.RetrieveModelMixin, viewsets.GenericV
     queryset = Assignment.objects.select_related("item__study").prefetch_related("ratings")
 
     def get_object(self) -> Assignment:
+        """The caller's own assignment under the pages' rules; researchers may read any.
+
+        Someone else's assignment is a 404 like one that does not exist, so ids reveal nothing
+        about other raters. A rater removed from the study is refused like on the pages (403).
+        """
         queryset = self.get_queryset()
         if self.request.method != "GET":
             queryset = queryset.prefetch_related(None)  # writes re-read what they need
-        assignment = get_object_or_404(queryset, pk=self.kwargs["pk"])
-        mine = assignment.rater_id == self.request.user.pk
-        if not mine and not (self.request.method == "GET" and is_researcher(self.user)):
-            raise PermissionDenied("This assignment is not yours.")
+        assignment = queryset.filter(pk=self.kwargs["pk"]).first()
+        if assignment is None:
+            raise NotFound()
+        if self.request.method == "GET" and is_researcher(self.user):
+            return assignment
+        if assignment.rater_id != self.request.user.pk:
+            raise NotFound()
+        if not allocation.may_rate(assignment.item.study, self.user):
+            raise PermissionDenied("You are not a rater of this study.")
         return assignment
 
     @extend_schema(
@@ -161,9 +210,14 @@ class AssignmentViewSet(_UserMixin, mixins.RetrieveModelMixin, viewsets.GenericV
         responses={
             201: RaterAssignmentSerializer,
             200: RaterAssignmentSerializer,
-            400: OpenApiResponse(description="a score off the scale or a missing criterion"),
-            403: OpenApiResponse(description="not your assignment"),
-            409: OpenApiResponse(description="the lease ran out and the item is full"),
+            400: ERROR_400,
+            403: OpenApiResponse(
+                ErrorSerializer, description="not a rater of this study, or the study is closed"
+            ),
+            404: NOT_FOUND,
+            409: OpenApiResponse(
+                ErrorSerializer, description="the lease ran out and the item is full"
+            ),
         },
     )
     @action(detail=True, methods=["post"], url_path="ratings")
@@ -178,8 +232,13 @@ class AssignmentViewSet(_UserMixin, mixins.RetrieveModelMixin, viewsets.GenericV
         except ValueError as exc:
             # DRF's usual shape: {field: [message]}.
             raise ValidationError({k: [v] for k, v in exc.args[0].items()}) from exc
-        key = request.headers.get("Idempotency-Key") or data.get("submission_key") or ""
-        was_completed = assignment.status == AssignmentStatus.COMPLETED
+        key = data.get("submission_key") or ""
+        if "Idempotency-Key" in request.headers:
+            # The header is checked like the body's submission_key (never cut short).
+            header = IdempotencyKeySerializer(data={"key": request.headers["Idempotency-Key"]})
+            if not header.is_valid():
+                raise ValidationError({"Idempotency-Key": header.errors["key"]})
+            key = header.validated_data["key"] or key
         try:
             stored, created = allocation.submit(
                 assignment,
@@ -189,26 +248,40 @@ class AssignmentViewSet(_UserMixin, mixins.RetrieveModelMixin, viewsets.GenericV
             )
         except allocation.LeaseLost as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+        except allocation.StudyClosed as exc:
+            raise PermissionDenied("This study is closed.") from exc
         stored.item.study = study
-        code = status.HTTP_201_CREATED if created and not was_completed else status.HTTP_200_OK
+        # 201 only for the one request that completed the assignment (concurrent duplicates,
+        # replays and changes are 200).
+        code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
         return Response(RaterAssignmentSerializer(stored).data, status=code)
 
-    def _give_up(self, request: Request, new_status: str) -> Response:
+    def _give_up(self, request: Request, new_status: str, serializer: Any) -> Response:
         assignment = self.get_object()
-        payload = ReasonSerializer(data=request.data)
+        payload = serializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        reason = payload.validated_data["reason"].strip()
-        if new_status == AssignmentStatus.SKIPPED and not reason:
-            raise ValidationError({"reason": "Please say why you skip this item."})
-        stored = allocation.give_up(assignment, new_status, reason or "broken item")
+        reason = payload.validated_data.get("reason", "")
+        try:
+            stored = allocation.give_up(assignment, new_status, reason or "broken item")
+        except allocation.StudyClosed as exc:
+            raise PermissionDenied("This study is closed.") from exc
+        stored.item.study = assignment.item.study
         return Response(RaterAssignmentSerializer(stored).data)
 
-    @extend_schema(summary="Skip with a reason", request=ReasonSerializer)
+    @extend_schema(
+        summary="Skip with a reason (required)",
+        request=SkipSerializer,
+        responses={200: RaterAssignmentSerializer, **GIVE_UP_ERRORS},
+    )
     @action(detail=True, methods=["post"])
     def skip(self, request: Request, pk: str, format: str | None = None) -> Response:
-        return self._give_up(request, AssignmentStatus.SKIPPED)
+        return self._give_up(request, AssignmentStatus.SKIPPED, SkipSerializer)
 
-    @extend_schema(summary="Flag a broken item", request=ReasonSerializer)
+    @extend_schema(
+        summary="Flag a broken item (the reason is optional)",
+        request=ReasonSerializer,
+        responses={200: RaterAssignmentSerializer, **GIVE_UP_ERRORS},
+    )
     @action(detail=True, methods=["post"])
     def flag(self, request: Request, pk: str, format: str | None = None) -> Response:
-        return self._give_up(request, AssignmentStatus.FLAGGED)
+        return self._give_up(request, AssignmentStatus.FLAGGED, ReasonSerializer)

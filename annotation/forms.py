@@ -129,8 +129,9 @@ class RatingForm(forms.Form):
         return action if action in ("skip", "flag") else "submit"
 
     def clean_time_spent_ms(self) -> int | None:
+        """The browser's measure, a hint: anything but ASCII digits ("²", "١٢") is ignored."""
         value = self.cleaned_data.get("time_spent_ms") or ""
-        return int(value) if value.isdigit() else None
+        return int(value) if value.isascii() and value.isdigit() else None
 
     def posted(self) -> dict[str, str]:
         """The scores as sent, by field name (to show them again next to an error)."""

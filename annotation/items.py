@@ -60,7 +60,7 @@ def _expected_from(record: dict[str, Any], line: int, problems: list[str]) -> di
     if isinstance(raw, str) and raw.strip():
         try:
             raw = json.loads(raw)
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):  # also a 5,000-digit number, deep nesting
             problems.append(f"line {line}: expected_scores: not valid JSON")
             raw = None
     if isinstance(raw, dict):
@@ -130,6 +130,9 @@ def read_item_rows(
                 record = json.loads(text)
             except json.JSONDecodeError as exc:
                 problems.append(f"line {line_no}: not valid JSON ({exc.msg})")
+                continue
+            except (ValueError, RecursionError):  # a 5,000-digit number, very deep nesting
+                problems.append(f"line {line_no}: not valid JSON (a number or nesting too large)")
                 continue
             if not isinstance(record, dict):
                 problems.append(f"line {line_no}: expected a JSON object")

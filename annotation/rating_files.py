@@ -8,16 +8,17 @@ import json
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import IO
+from typing import IO, Any
 
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Count, Max, Q
 
 from annotation.allocation import rater_position
 from annotation.items import InputError
 from annotation.models import Assignment, AssignmentStatus, Item, Rating, Study
-from annotation.ratings_format import COLUMNS, TARGETS, read_long_csv
+from annotation.ratings_format import COLUMNS, TARGETS, read_long_csv, spreadsheet_safe
 from convgen_site.roles import RATER, add_role
 
 __all__ = [
@@ -122,9 +123,15 @@ def import_ratings(
         for u in user_model.objects.filter(**{f"{username_field}__in": rater_names})
     }
     items = {i.external_id: i for i in study.items.filter(external_id__in=item_ids)}
+    refused: set[str] = set()
     for p in parsed:
         if p.rater not in users and not create_raters:
             problems.append(f"line {p.line}: rater: unknown rater {p.rater!r} (--create-raters)")
+        elif p.rater not in users and p.rater not in refused:
+            why = _username_problem(user_model, p.rater)
+            if why:
+                refused.add(p.rater)  # named once, on its first line
+                problems.append(f"line {p.line}: rater: {p.rater!r} cannot be a username: {why}")
         if p.item not in items and not create_items:
             problems.append(f"line {p.line}: item: unknown item {p.item!r} (--create-items)")
     if problems:
@@ -186,6 +193,16 @@ def import_ratings(
         items_created=len(missing_items),
         items_over_k=over_k,
     )
+
+
+def _username_problem(user_model: Any, name: str) -> str | None:
+    """Why Django would refuse `name` as a new username (its own validators); None if fine."""
+    field = user_model._meta.get_field(user_model.USERNAME_FIELD)
+    try:
+        field.run_validators(name)
+    except ValidationError as exc:
+        return " ".join(str(m) for m in exc.messages)
+    return None
 
 
 def recount_items(study: Study, item_ids: list[int]) -> int:
@@ -263,11 +280,20 @@ def export_ratings(
         writer.writeheader()
     for record in iter_export_rows(study, include_attention_checks):
         if writer:
-            writer.writerow({k: "" if v is None else v for k, v in record.items()})
+            writer.writerow(_csv_record(record))
         else:
             out.write(json.dumps(record, ensure_ascii=False) + "\n")
         count += 1
     return count
+
+
+def _csv_record(record: dict) -> dict:
+    """A row for the CSV: no None, and no cell a spreadsheet would run as a formula.
+
+    The CSV reader (`ratings_format.read_long_csv`) undoes the protection, so an exported CSV
+    imports back exactly; the jsonl export is exact as it is.
+    """
+    return {k: "" if v is None else spreadsheet_safe(v) for k, v in record.items()}
 
 
 def export_to_string(study: Study, fmt: str, include_attention_checks: bool = False) -> str:
@@ -291,7 +317,7 @@ def iter_export_lines(
         writer = csv.DictWriter(_LineBuffer(), fieldnames=EXPORT_COLUMNS)
         yield writer.writeheader()
         for record in iter_export_rows(study, include_attention_checks):
-            yield writer.writerow({k: "" if v is None else v for k, v in record.items()})
+            yield writer.writerow(_csv_record(record))
     elif fmt == "jsonl":
         for record in iter_export_rows(study, include_attention_checks):
             yield json.dumps(record, ensure_ascii=False) + "\n"

@@ -9,16 +9,66 @@ from __future__ import annotations
 
 import csv
 import io
+import re
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["COLUMNS", "TARGETS", "LongCsv", "read_long_csv"]
+__all__ = [
+    "COLUMNS",
+    "TARGETS",
+    "LongCsv",
+    "SpreadsheetSafeWriter",
+    "from_spreadsheet_safe",
+    "read_long_csv",
+    "spreadsheet_safe",
+]
 
 # What a rating is about: the generated question or the generated answer.
 TARGETS = ("question", "answer")
 COLUMNS = ("rater", "item", "target", "criterion", "score")
+
+
+# A cell starting with one of these is a formula to Excel, LibreOffice and Google Sheets.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n")
+_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+
+
+def _quoted(text: str) -> bool:
+    """A leading ' that `spreadsheet_safe` added (or that must be kept apart from one)."""
+    return text[:1] == "'" and text[1:2] in (*FORMULA_START, "'") and text[1:2] != ""
+
+
+def spreadsheet_safe(value: object) -> object:
+    """A CSV cell that a spreadsheet shows as text instead of running it as a formula.
+
+    Text starting with = + - @ (or a tab or line break) gets a leading ' (OWASP's advice);
+    numbers such as -1 stay as they are. Text that already starts with ' followed by one of
+    those (or another ') gets one more, so `from_spreadsheet_safe` gives back exactly the value.
+    """
+    if not isinstance(value, str) or not value:
+        return value
+    if (value.startswith(FORMULA_START) and not _NUMBER.fullmatch(value)) or _quoted(value):
+        return "'" + value
+    return value
+
+
+def from_spreadsheet_safe(text: str) -> str:
+    """The value that `spreadsheet_safe` wrote as `text` (text it did not change stays)."""
+    return text[1:] if _quoted(text) else text
+
+
+class SpreadsheetSafeWriter:
+    """csv.writer whose every cell goes through `spreadsheet_safe` (all our CSV files)."""
+
+    def __init__(self, stream: Any, **kwargs: Any) -> None:
+        self._writer = csv.writer(stream, **kwargs)
+
+    def writerow(self, row: Iterable[object]) -> Any:
+        return self._writer.writerow([spreadsheet_safe(cell) for cell in row])
 
 
 @dataclass(frozen=True)
@@ -61,7 +111,7 @@ def read_long_csv(text: str) -> LongCsv | None:
     except csv.Error as exc:
         exc.line = 1  # type: ignore[attr-defined]
         raise
-    header = [h.strip().lstrip("\ufeff").lower() for h in first]
+    header = [from_spreadsheet_safe(h.strip().lstrip("\ufeff")).lower() for h in first]
     missing = [c for c in COLUMNS if c not in header]
     empty_lines = np.zeros(0, dtype=np.int64)
     if missing:
@@ -84,6 +134,8 @@ def read_long_csv(text: str) -> LongCsv | None:
     except csv.Error as exc:
         exc.line = reader.line_num  # type: ignore[attr-defined]
         raise
+    if "'" in text:  # cells our exports protected from spreadsheets: their exact values
+        rows = [[from_spreadsheet_safe(cell) for cell in row] for row in rows]
     keep = [i for i, row in enumerate(rows) if len(row) > 1 or (row and row[0].strip())]
     if len(keep) != len(rows):  # blank lines are harmless
         rows = [rows[i] for i in keep]

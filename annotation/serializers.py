@@ -106,9 +106,24 @@ class NextAssignmentSerializer(RaterAssignmentSerializer):
         return {"done": progress.done, "current": progress.current, "total": progress.total}
 
 
+class StrictCharField(serializers.CharField):
+    """A string and nothing else: 5 or true is refused, not turned into "5" (as the schema says).
+
+    NUL characters are refused as by every CharField (PostgreSQL cannot store them).
+    """
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return str(super().to_internal_value(data))
+
+
+SUBMISSION_KEY_MAX = 64  # Assignment.submission_key
+
+
 class RatingInputSerializer(serializers.Serializer):
-    target = serializers.CharField(max_length=20)
-    criterion = serializers.CharField(max_length=100)
+    target = StrictCharField(max_length=20)
+    criterion = StrictCharField(max_length=100)
     score = serializers.IntegerField()
 
 
@@ -116,12 +131,42 @@ class SubmitSerializer(serializers.Serializer):
     """One full rating set for an assignment."""
 
     ratings = RatingInputSerializer(many=True, allow_empty=False)
-    time_spent_ms = serializers.IntegerField(required=False, min_value=0, allow_null=True)
-    submission_key = serializers.CharField(required=False, allow_blank=True, max_length=64)
+    time_spent_ms = serializers.IntegerField(
+        required=False, min_value=0, max_value=7 * 24 * 3600 * 1000, allow_null=True
+    )
+    submission_key = StrictCharField(
+        required=False, allow_blank=True, max_length=SUBMISSION_KEY_MAX
+    )
+
+
+class IdempotencyKeySerializer(serializers.Serializer):
+    """The Idempotency-Key header, checked like `submission_key`."""
+
+    key = StrictCharField(allow_blank=True, max_length=SUBMISSION_KEY_MAX)
 
 
 class ReasonSerializer(serializers.Serializer):
-    reason = serializers.CharField(required=False, allow_blank=True, max_length=500, default="")
+    """Flag: the reason is optional ("broken item" when empty)."""
+
+    reason = StrictCharField(required=False, allow_blank=True, max_length=500, default="")
+
+
+class SkipSerializer(serializers.Serializer):
+    """Skip: a reason is required (blank or only spaces is refused)."""
+
+    reason = StrictCharField(
+        max_length=500,
+        error_messages={
+            "required": "Please say why you skip this item.",
+            "blank": "Please say why you skip this item.",
+        },
+    )
+
+
+class ErrorSerializer(serializers.Serializer):
+    """An error answer: what went wrong."""
+
+    detail = serializers.CharField()
 
 
 class ItemSerializer(serializers.ModelSerializer):

@@ -217,7 +217,7 @@ def rate(request: HttpRequest, slug: str, assignment_id: int) -> HttpResponse:
         Assignment.objects.select_related("item"), pk=assignment_id, item__study=study
     )
     if assignment.rater_id != request.user.pk:
-        raise PermissionDenied("not your assignment")
+        raise Http404("no such assignment")  # as for one that does not exist: ids say nothing
     if assignment.status == AssignmentStatus.EXPIRED:
         messages.info(request, _("That item was given to someone else. Here is your next one."))
         return redirect("annotation:rate_next", slug=slug)
@@ -227,7 +227,14 @@ def rate(request: HttpRequest, slug: str, assignment_id: int) -> HttpResponse:
     form = RatingForm(study, request.POST)
     form.is_valid()  # every field is optional; the scores are checked by allocation below
     data = form.cleaned_data
-    action = data["action"]
+    action = data.get("action", "submit")
+    refused = {
+        name: " ".join(str(e) for e in errors)
+        for name, errors in form.errors.items()
+        if name in ("submission_key", f"{action}_reason")  # NUL characters, over-long values
+    }
+    if refused:
+        return _render_rate(request, study, assignment, errors=refused, status=400)
     try:
         if action in ("skip", "flag"):
             reason = data[f"{action}_reason"]
@@ -257,11 +264,13 @@ def rate(request: HttpRequest, slug: str, assignment_id: int) -> HttpResponse:
         allocation.submit(
             assignment,
             scores,
-            time_spent_ms=data["time_spent_ms"],
+            time_spent_ms=data.get("time_spent_ms"),
             submission_key=data["submission_key"],
         )
     except allocation.LeaseLost:
         messages.info(request, _("That item already has all its ratings. Here is your next one."))
+    except allocation.StudyClosed:
+        pass  # nothing stored; the next page says that the study is closed
     return redirect("annotation:rate_next", slug=slug)
 
 

@@ -1,4 +1,4 @@
-"""Content-Security-Policy: scripts and style blocks only from this site or with the request's nonce.
+"""Content-Security-Policy: scripts and style blocks only from this site or with a nonce.
 
 Each request gets a fresh nonce (`request.csp_nonce`); the few inline <script> and <style> blocks
 of the templates carry it (`nonce="{{ request.csp_nonce }}"`), event-handler attributes are not

@@ -66,6 +66,11 @@ def check_oig_head(lines: Iterable[bytes], sniff_bytes: int = SNIFF_BYTES) -> st
                     _("Line %(line)d is not valid JSON: %(error)s (column %(column)d).")
                     % {"line": number, "error": exc.msg, "column": exc.colno}
                 )
+            except (ValueError, RecursionError):  # a 5,000-digit number, very deep nesting
+                return str(
+                    _("Line %(line)d is not valid JSON: a number or nesting too large.")
+                    % {"line": number}
+                )
             if not isinstance(obj, dict) or not isinstance(obj.get("text"), str):
                 return str(
                     _('Line %(line)d is not a JSON object with a string "text" field.')

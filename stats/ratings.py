@@ -32,6 +32,8 @@ __all__ = [
 ]
 
 _MAX_ERRORS = 10
+MAX_SCALE_POINTS = 101  # a 0-100 scale at most: bounds every array the report sizes by the scale
+MAX_ABS_SCORE = 10**9  # larger "scores" are refused as not whole numbers of a rating scale
 
 
 class RatingsError(ValueError):
@@ -47,7 +49,7 @@ class RatingsError(ValueError):
 
 @dataclass(frozen=True)
 class Scale:
-    """An integer rating scale, both ends included."""
+    """An integer rating scale, both ends included, of at most MAX_SCALE_POINTS points."""
 
     minimum: int
     maximum: int
@@ -55,6 +57,12 @@ class Scale:
     def __post_init__(self) -> None:
         if self.maximum <= self.minimum:
             raise ValueError(f"scale {self.minimum}-{self.maximum}: the maximum must be larger")
+        # The report's arrays grow with the number of scale points (squared, for agreement).
+        if self.maximum - self.minimum + 1 > MAX_SCALE_POINTS:
+            raise ValueError(
+                f"scale {self.minimum}-{self.maximum}: at most {MAX_SCALE_POINTS} points "
+                "(e.g. 0-100)"
+            )
 
     @classmethod
     def parse(cls, text: str) -> Scale:
@@ -251,6 +259,7 @@ def _table_from_columns(
     criteria, crit_codes = _names(columns[3], "criterion", problems, bad)
     raw_s, s_codes = _raw_codes(columns[4])
     parsed = [_parse_score(v) for v in raw_s]
+    parsed = [None if p is not None and abs(p) > MAX_ABS_SCORE else p for p in parsed]
     s_map = np.array([-(2**62) if p is None else p for p in parsed], dtype=np.int64)
     scores = s_map[s_codes] if n else s_codes
     for code, (value, p) in enumerate(zip(raw_s, parsed, strict=True)):

@@ -10,7 +10,6 @@ About 540 lines in one module: the report's schema and its serialisations change
 
 from __future__ import annotations
 
-import csv
 import io
 import math
 from dataclasses import asdict, dataclass, field, replace
@@ -18,9 +17,20 @@ from typing import Any
 
 import numpy as np
 
+from annotation.ratings_format import SpreadsheetSafeWriter
 from stats.agreement import AgreementResult, RaterAgreement, agreement_summary, rater_agreement
 from stats.paired import Alternative, PairedComparison, ZeroMethod, holm, paired_comparison
 from stats.ratings import TARGETS, RatingsTable, Scale
+from stats.system_report import (
+    SYSTEM_METHOD_NOTE,
+    SystemLabels,
+    compare_table_systems,
+    system_conclusions,
+    system_warnings,
+    systems_csv_rows,
+    systems_text,
+)
+from stats.systems import SystemsReport
 
 __all__ = [
     "ALPHA_ACCEPTABLE",
@@ -437,7 +447,7 @@ def to_csv(report: Report) -> str:
     """Tidy CSV: one row per number, ``section,target,criterion,rater,statistic,value``."""
     data = to_json_dict(report)
     buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
+    w = SpreadsheetSafeWriter(buf, lineterminator="\n")  # no cell runs as a formula
     w.writerow(["section", "target", "criterion", "rater", "statistic", "value"])
     for key in ("n_ratings", "n_items", "n_raters"):
         w.writerow(["summary", "", "", "", key, data[key]])

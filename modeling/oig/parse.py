@@ -158,6 +158,8 @@ def parse_oig_line(line: str | bytes, source_line: int = 0) -> Record:
         obj = json.loads(line)
     except json.JSONDecodeError as exc:
         raise LineError("malformed_json", f"invalid JSON: {exc.msg} (column {exc.colno})") from None
+    except (ValueError, RecursionError):  # a 5,000-digit number, very deep nesting
+        raise LineError("malformed_json", "invalid JSON: a number or nesting too large") from None
     if not isinstance(obj, dict):
         raise LineError("missing_text", f"expected a JSON object, got {type(obj).__name__}")
     text = obj.get("text")

@@ -43,20 +43,29 @@ def generation_new(request: HttpRequest) -> HttpResponse:
     form = GenerationForm(request.POST or None, request.FILES or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
-        if data["backgrounds_file"]:
+        upload = data["backgrounds_file"]
+        if upload:
             folder = Path(settings.CONVGEN_DATA_DIR) / "uploads" / "backgrounds"
-            input_path = store_upload(data["backgrounds_file"], folder, "backgrounds.txt")
+            input_path = store_upload(upload, folder, "backgrounds.txt")
+            shown = Path(upload.name or "backgrounds").name  # never the path on the server
         else:
             input_path = Path(settings.CONVGEN_DATA_DIR) / data["backgrounds_path"]
+            shown = data["backgrounds_path"]  # relative to the data directory, as listed
         try:
             n = len(read_backgrounds(input_path))
         except BackgroundFileError as exc:
-            form.add_error(None, str(exc))
+            form.add_error(None, str(exc).replace(str(input_path), shown))
+            n = -1
+        except (ValueError, RecursionError):  # a 5,000-digit number, very deep nesting
+            form.add_error(None, _("%(name)s is not a Backgrounds file.") % {"name": shown})
             n = -1
         if n == 0:
             form.add_error(None, _("The Backgrounds file is empty."))
         if n > 0:
             return _start_run(request, data, input_path, n)
+        if upload:
+            # A refused upload is not kept, so it is never offered in the list of files either.
+            input_path.unlink(missing_ok=True)
     return render(request, "modeling/generation_new.html", {"form": form})
 
 

@@ -256,18 +256,25 @@ def test_an_item_pre_assigned_in_the_admin_comes_first_while_it_has_room() -> No
     assert allocation.next_assignment(study, other) is None
 
 
-def test_a_closed_study_hands_out_nothing_new_but_lets_open_work_finish() -> None:
+def test_a_closed_study_takes_nothing_more_not_even_open_work() -> None:
     study = make_study(n_items=3, k=1)
     rater = make_rater("closing")
+    done = allocation.next_assignment(study, rater)
+    assert done is not None
+    allocation.submit(done, full_scores(), submission_key="k1")
     open_one = allocation.next_assignment(study, rater)
     assert open_one is not None
     study.is_open = False
     study.save()
-    again = allocation.next_assignment(study, rater)
-    assert again is not None and again.pk == open_one.pk
-    allocation.submit(open_one, full_scores())
     with pytest.raises(allocation.StudyClosed):
         allocation.next_assignment(study, rater)
+    with pytest.raises(allocation.StudyClosed):
+        allocation.submit(open_one, full_scores())
+    with pytest.raises(allocation.StudyClosed):
+        allocation.submit(done, full_scores(score=1), submission_key="k2")
+    with pytest.raises(allocation.StudyClosed):
+        allocation.give_up(open_one, AssignmentStatus.SKIPPED, "later")
+    assert allocation.submit(done, full_scores(), submission_key="k1") == (done, False)
 
 
 @pytest.mark.postgres

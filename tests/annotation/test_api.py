@@ -107,11 +107,12 @@ def test_a_rater_cannot_read_or_write_another_raters_assignment(
     rater_api: APIClient, other_api: APIClient, study: Study
 ) -> None:
     assignment_id = _next(rater_api)["id"]
-    assert other_api.get(f"/api/assignments/{assignment_id}/").status_code == 403
-    assert _submit(other_api, assignment_id).status_code == 403
+    # 404, as for an id that does not exist: ids reveal nothing about other raters.
+    assert other_api.get(f"/api/assignments/{assignment_id}/").status_code == 404
+    assert _submit(other_api, assignment_id).status_code == 404
     skip = other_api.post(f"/api/assignments/{assignment_id}/skip/", {"reason": "x"})
-    assert skip.status_code == 403
-    assert other_api.post(f"/api/assignments/{assignment_id}/flag/", {}).status_code == 403
+    assert skip.status_code == 404
+    assert other_api.post(f"/api/assignments/{assignment_id}/flag/", {}).status_code == 404
     assert Assignment.objects.get(pk=assignment_id).status == "leased"
 
 

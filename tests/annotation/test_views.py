@@ -137,9 +137,9 @@ def test_a_rater_cannot_open_another_raters_item(
     assignment_id, _ = _open_next(rater_client)
     intruder = Client()
     intruder.force_login(other_rater)
-    assert intruder.get(f"/annotation/river/rate/{assignment_id}/").status_code == 403
+    assert intruder.get(f"/annotation/river/rate/{assignment_id}/").status_code == 404
     response = intruder.post(f"/annotation/river/rate/{assignment_id}/", FORM_SCORES)
-    assert response.status_code == 403
+    assert response.status_code == 404  # as for an id that does not exist
     assert not Rating.objects.exists()
 
 

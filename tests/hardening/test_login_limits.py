@@ -1,5 +1,6 @@
-"""The login rate limit beyond tests/site/test_login.py: per client address, reset on success,
-the window (on Redis, the production cache) and one count shared by all worker processes."""
+"""The login rate limit beyond tests/site/test_login.py: per client address and username, per
+address with a larger limit, the client address behind the proxy, the admin's login, reset on
+success, the window (on Redis, the production cache) and one count shared by all workers."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.core.cache import cache
@@ -24,10 +26,14 @@ ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "pw-for-tests-1"  # tests.factories.UserFactory's
 
 
-def _login(username: str, password: str, ip: str) -> int:
-    client = Client(REMOTE_ADDR=ip)
+def _login(
+    username: str, password: str, ip: str, path: str = "/accounts/login/", **headers: str
+) -> int:
+    client = Client(REMOTE_ADDR=ip, **headers)
     data = {"username": username, "password": password}
-    return client.post("/accounts/login/", data).status_code
+    if path.startswith("/admin/"):
+        data["next"] = "/admin/"
+    return client.post(path, data).status_code
 
 
 @pytest.fixture(autouse=True)
@@ -38,12 +44,69 @@ def _fresh_cache() -> Iterator[None]:
 
 
 @pytest.mark.django_db
-def test_one_address_guessing_many_usernames_is_blocked_for_every_account() -> None:
+def test_five_failures_block_that_username_from_that_address_only() -> None:
     make_user(username="ana")
-    for i in range(5):
-        assert _login(f"guess{i}", "wrong", "10.0.0.1") == 200
+    make_user(username="bea")
+    for _ in range(5):
+        assert _login("ana", "wrong", "10.0.0.1") == 200
     assert _login("ana", PASSWORD, "10.0.0.1") == 429  # even the right password
-    assert _login("ana", PASSWORD, "10.0.0.2") == 302  # ana herself, from elsewhere, gets in
+    assert _login("bea", PASSWORD, "10.0.0.1") == 302  # a colleague behind the same address
+    assert _login("ana", PASSWORD, "10.0.0.2") == 302  # ana herself, from elsewhere
+
+
+@pytest.mark.django_db
+def test_one_address_guessing_many_usernames_is_blocked_for_every_account(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(login_rate_limiter, "address_limit", 8)
+    make_user(username="ana")
+    for i in range(8):
+        assert _login(f"guess{i}", "wrong", "10.0.0.3") == 200
+    assert _login("ana", PASSWORD, "10.0.0.3") == 429
+    assert _login("ana", PASSWORD, "10.0.0.4") == 302
+
+
+@pytest.mark.django_db
+def test_the_admin_login_shares_the_limiter(client: Client) -> None:
+    staff = make_user(username="boss", is_staff=True)
+    assert staff.is_staff
+    for _ in range(5):
+        assert _login("boss", "wrong", "10.0.0.5", "/admin/login/") == 200
+    assert _login("boss", PASSWORD, "10.0.0.5", "/admin/login/") == 429  # right one refused
+    assert _login("boss", PASSWORD, "10.0.0.5") == 429  # and the site's login too
+    assert _login("boss", PASSWORD, "10.0.0.6", "/admin/login/") == 302
+
+
+@pytest.mark.django_db
+def test_a_locked_out_address_is_locked_out_of_the_admin_too() -> None:
+    make_user(username="boss", is_staff=True)
+    for _ in range(5):
+        assert _login("boss", "wrong", "10.0.0.7") == 200
+    assert _login("boss", PASSWORD, "10.0.0.7", "/admin/login/") == 429
+
+
+@pytest.mark.django_db
+def test_without_a_trusted_proxy_x_forwarded_for_is_ignored(settings: Any) -> None:
+    settings.TRUSTED_PROXY_COUNT = 0
+    make_user(username="ana")
+    for i in range(5):  # a client writing a new X-Forwarded-For each time gains nothing
+        assert _login("ana", "wrong", "10.0.1.1", HTTP_X_FORWARDED_FOR=f"192.0.2.{i}") == 200
+    assert _login("ana", PASSWORD, "10.0.1.1", HTTP_X_FORWARDED_FOR="192.0.2.99") == 429
+
+
+@pytest.mark.django_db
+def test_behind_the_proxy_each_client_is_counted_on_its_own(settings: Any) -> None:
+    settings.TRUSTED_PROXY_COUNT = 1
+    make_user(username="ana")
+    proxy = "127.0.0.1"  # every request reaches gunicorn from the proxy
+    for _ in range(5):
+        # The client's own X-Forwarded-For entries come first; the proxy appends the address
+        # it saw, which is the one that counts.
+        forwarded = "203.0.113.9, 198.51.100.7"
+        assert _login("ana", "wrong", proxy, HTTP_X_FORWARDED_FOR=forwarded) == 200
+    blocked = "1.2.3.4, 198.51.100.7"  # a forged first entry does not help
+    assert _login("ana", PASSWORD, proxy, HTTP_X_FORWARDED_FOR=blocked) == 429
+    assert _login("ana", PASSWORD, proxy, HTTP_X_FORWARDED_FOR="198.51.100.8") == 302
 
 
 @pytest.mark.django_db
@@ -108,7 +171,7 @@ settings.CACHES = {"default": json.loads(sys.argv[1])}
 from django.test import Client, RequestFactory
 from convgen_site.ratelimit import login_rate_limiter
 client = Client(REMOTE_ADDR=sys.argv[2], HTTP_HOST="localhost")
-response = client.post("/accounts/login/", {"username": "someone", "password": "x"})
+response = client.post("/accounts/login/", {"username": "ana", "password": "x"})
 other = RequestFactory().post("/", REMOTE_ADDR=sys.argv[3])
 print(json.dumps([response.status_code, login_rate_limiter.is_blocked(
     login_rate_limiter.keys(other, "someone-else"))]))
