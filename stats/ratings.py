@@ -279,7 +279,10 @@ def _table_from_columns(
         raise RatingsError(["no ratings"], source)
     if scale is None:
         lo, hi = int(scores.min()), int(scores.max())
-        scale = Scale(lo, hi if hi > lo else lo + 1)
+        try:
+            scale = Scale(lo, hi if hi > lo else lo + 1)
+        except ValueError as exc:  # scores spread too far to be one rating scale
+            raise RatingsError([f"the scores run from {lo} to {hi}: {exc}"], source) from None
     _check_duplicates(
         raters, items, criteria, rater_codes, item_codes, target_codes, crit_codes, lines, source
     )

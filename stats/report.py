@@ -21,16 +21,6 @@ from annotation.ratings_format import SpreadsheetSafeWriter
 from stats.agreement import AgreementResult, RaterAgreement, agreement_summary, rater_agreement
 from stats.paired import Alternative, PairedComparison, ZeroMethod, holm, paired_comparison
 from stats.ratings import TARGETS, RatingsTable, Scale
-from stats.system_report import (
-    SYSTEM_METHOD_NOTE,
-    SystemLabels,
-    compare_table_systems,
-    system_conclusions,
-    system_warnings,
-    systems_csv_rows,
-    systems_text,
-)
-from stats.systems import SystemsReport
 
 __all__ = [
     "ALPHA_ACCEPTABLE",
