@@ -115,8 +115,8 @@ class RatingForm(forms.Form):
     action = forms.CharField(required=False)
     skip_reason = forms.CharField(required=False)
     flag_reason = forms.CharField(required=False)
-    time_spent_ms = forms.CharField(required=False)
-    submission_key = forms.CharField(required=False)
+    time_spent_ms = forms.CharField(required=False, max_length=20)
+    submission_key = forms.CharField(required=False, max_length=64)  # as Assignment's
 
     def __init__(self, study: Study, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
