@@ -49,7 +49,7 @@ class RatingsError(ValueError):
 
 @dataclass(frozen=True)
 class Scale:
-    """An integer rating scale, both ends included, of at most MAX_SCALE_POINTS points."""
+    """An integer rating scale, both ends included (parsed ones: at most MAX_SCALE_POINTS)."""
 
     minimum: int
     maximum: int
@@ -57,12 +57,6 @@ class Scale:
     def __post_init__(self) -> None:
         if self.maximum <= self.minimum:
             raise ValueError(f"scale {self.minimum}-{self.maximum}: the maximum must be larger")
-        # The report's arrays grow with the number of scale points (squared, for agreement).
-        if self.maximum - self.minimum + 1 > MAX_SCALE_POINTS:
-            raise ValueError(
-                f"scale {self.minimum}-{self.maximum}: at most {MAX_SCALE_POINTS} points "
-                "(e.g. 0-100)"
-            )
 
     @classmethod
     def parse(cls, text: str) -> Scale:
@@ -72,9 +66,17 @@ class Scale:
             head, s, tail = t[1:].partition(sep)
             if s:
                 try:
-                    return cls(int(t[0] + head), int(tail))
+                    low, high = int(t[0] + head), int(tail)
                 except ValueError:
                     break
+                if high <= low:
+                    break
+                if high - low + 1 > MAX_SCALE_POINTS:
+                    # The report's arrays grow with the points (squared, for agreement).
+                    raise ValueError(
+                        f"scale {text!r}: at most {MAX_SCALE_POINTS} points (e.g. 0-100)"
+                    )
+                return cls(low, high)
         raise ValueError(f"scale {text!r} is not of the form MIN-MAX, e.g. 1-5")
 
     @property
@@ -279,10 +281,7 @@ def _table_from_columns(
         raise RatingsError(["no ratings"], source)
     if scale is None:
         lo, hi = int(scores.min()), int(scores.max())
-        try:
-            scale = Scale(lo, hi if hi > lo else lo + 1)
-        except ValueError as exc:  # scores spread too far to be one rating scale
-            raise RatingsError([f"the scores run from {lo} to {hi}: {exc}"], source) from None
+        scale = Scale(lo, hi if hi > lo else lo + 1)
     _check_duplicates(
         raters, items, criteria, rater_codes, item_codes, target_codes, crit_codes, lines, source
     )
@@ -472,4 +471,11 @@ def _parse_csv_text(text: str, scale: Scale | None, label: str) -> RatingsTable:
             ],
             label,
         )
-    return _table_from_columns(read.columns, read.lines, scale, label, require_both_targets=True)
+    table = _table_from_columns(read.columns, read.lines, scale, label, require_both_targets=True)
+    points = table.scale.maximum - table.scale.minimum + 1
+    if points > MAX_SCALE_POINTS:  # an uploaded file's scores set the scale: bound it too
+        raise RatingsError(
+            [f"the scores run from {table.scale}: at most {MAX_SCALE_POINTS} points of a scale"],
+            label,
+        )
+    return table
