@@ -1,8 +1,10 @@
-"""Batched, length-bucketed generation of conversations from Backgrounds, and robust parsing.
+"""Batched, length-bucketed generation of conversations from Backgrounds.
 
 The model is conditioned on ``build_prompt(background)`` (the template shared with training) and
 writes ``<human>: question\\n<bot>: answer`` (possibly more turns), then EOS. This module never
 imports Django: the service layer (`modeling.generate_service`) adds rows, progress and files.
+Its neighbours: `backgrounds` (reading input), `decoding` (batches, penalty, stopping),
+`parsing` (turns from text) and `records` (files and exports); their names are re-exported here.
 
 Reproducibility: each batch is sampled under its own seed, derived from ``params.seed`` and the
 ids of the records in that batch. The same seed, input and batch composition therefore give the
@@ -13,18 +15,48 @@ batch composition, and with it the sampled text; padding also shifts floating-po
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
-import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from modeling.backgrounds import Background, BackgroundFileError, read_backgrounds
+from modeling.decoding import (
+    _is_out_of_memory,
+    _scoped_repetition_penalty,
+    _turn_stopper,
+    auto_token_budget,
+    ban_token_sequences,
+    kv_bytes_per_token,
+    plan_batches,
+)
 from modeling.hardware import generation_dtype
-from modeling.oig.clean import clean_text
-from modeling.prompting import HUMAN_TAG, ROLES, Turn, build_prompt, render_oig
+from modeling.parsing import (
+    EMPTY_ANSWER,
+    EMPTY_OUTPUT,
+    EMPTY_QUESTION,
+    NO_ANSWER,
+    NO_QUESTION,
+    NO_TAGS,
+    OUT_OF_MEMORY,
+    PROMPT_TOO_LONG,
+    TRUNCATED,
+    ParsedConversation,
+    cut_after_turns,
+    parse_conversation,
+    strip_control_chars,
+)
+from modeling.prompting import HUMAN_TAG, build_prompt
+from modeling.records import (
+    merge_records,
+    order_key,
+    read_records,
+    shard,
+    to_messages,
+    to_oig,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -33,13 +65,27 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 __all__ = [
+    "EMPTY_ANSWER",
+    "EMPTY_OUTPUT",
+    "EMPTY_QUESTION",
+    "NO_ANSWER",
+    "NO_QUESTION",
+    "NO_TAGS",
+    "OUT_OF_MEMORY",
+    "PROMPT_TOO_LONG",
+    "TRUNCATED",
     "Background",
     "BackgroundFileError",
     "GenerationParams",
     "ParsedConversation",
+    "auto_token_budget",
+    "ban_token_sequences",
+    "cut_after_turns",
     "generate_conversations",
+    "kv_bytes_per_token",
     "load_model",
     "merge_records",
+    "order_key",
     "params_hash",
     "parse_conversation",
     "pick_device",
@@ -49,93 +95,10 @@ __all__ = [
     "read_records",
     "record_id",
     "shard",
+    "strip_control_chars",
     "to_messages",
     "to_oig",
 ]
-
-# Fixed reasons, so that failures can be counted by kind.
-NO_TAGS = "no <human>:/<bot>: tags (garbage)"
-NO_QUESTION = "no <human>: turn before the first <bot>:"
-NO_ANSWER = "no <bot>: turn (truncated?)"
-EMPTY_QUESTION = "empty question"
-EMPTY_ANSWER = "empty answer"
-TRUNCATED = "no EOS within max_new_tokens (truncated)"
-EMPTY_OUTPUT = "empty output"
-PROMPT_TOO_LONG = "Background too long for the model's context (not generated)"
-OUT_OF_MEMORY = "out of memory even alone in a batch (not generated)"
-
-
-class BackgroundFileError(ValueError):
-    """A Backgrounds file that cannot be read; the message names the file and line."""
-
-
-@dataclass(frozen=True)
-class Background:
-    """One input passage, its optional item id and its position in the input file."""
-
-    text: str
-    item: str = ""
-    position: int = 0
-
-
-def _clean(text: str, where: str) -> str:
-    """The cleaning that training data gets (markup, URLs, controls out; NFC), so a model is
-    asked about the same kind of text it learned from; `where` names the line for errors."""
-    cleaned = clean_text(text)
-    if not cleaned:
-        raise BackgroundFileError(f"{where}: the Background is empty once markup is removed")
-    return cleaned
-
-
-def read_backgrounds(path: str | Path) -> list[Background]:
-    """Backgrounds from jsonl (`background`, optional `item`/`id`), csv (same columns) or text."""
-    p = Path(path)
-    if not p.is_file():
-        raise BackgroundFileError(f"{p}: no such file")
-    suffix = p.suffix.lower()
-    out: list[Background] = []
-    try:
-        with p.open(encoding="utf-8", newline="") as fh:
-            if suffix in (".jsonl", ".json", ".ndjson"):
-                for lineno, line in enumerate(fh, 1):
-                    if not line.strip():
-                        continue
-                    try:
-                        rec = json.loads(line)
-                    except json.JSONDecodeError as exc:
-                        raise BackgroundFileError(
-                            f"{p}:{lineno}: invalid JSON ({exc.msg})"
-                        ) from exc
-                    if not isinstance(rec, dict):
-                        raise BackgroundFileError(f"{p}:{lineno}: expected a JSON object")
-                    bg = rec.get("background")
-                    if not isinstance(bg, str) or not bg.strip():
-                        raise BackgroundFileError(
-                            f"{p}:{lineno}: missing or empty string field 'background'"
-                        )
-                    item = rec.get("item", rec.get("id", ""))
-                    text = _clean(bg, f"{p}:{lineno}")
-                    out.append(Background(text, "" if item is None else str(item), len(out)))
-            elif suffix in (".csv", ".tsv"):
-                reader = csv.DictReader(fh, delimiter="\t" if suffix == ".tsv" else ",")
-                if not reader.fieldnames or "background" not in reader.fieldnames:
-                    raise BackgroundFileError(f"{p}:1: the header has no 'background' column")
-                for row in reader:
-                    lineno = reader.line_num
-                    bg = row.get("background") or ""
-                    if not bg.strip():
-                        raise BackgroundFileError(f"{p}:{lineno}: empty 'background'")
-                    item = row.get("item") or row.get("id") or ""
-                    out.append(Background(_clean(bg, f"{p}:{lineno}"), item, len(out)))
-            else:
-                for lineno, line in enumerate(fh, 1):
-                    if line.strip():
-                        out.append(Background(_clean(line, f"{p}:{lineno}"), "", len(out)))
-    except UnicodeDecodeError as exc:
-        raise BackgroundFileError(f"{p}: not UTF-8 text ({exc.reason})") from exc
-    except csv.Error as exc:
-        raise BackgroundFileError(f"{p}: bad CSV ({exc})") from exc
-    return out
 
 
 @dataclass(frozen=True)
@@ -268,69 +231,6 @@ def sample_ids(backgrounds: Sequence[Background], params: GenerationParams) -> l
     return out
 
 
-@dataclass(frozen=True)
-class ParsedConversation:
-    """Turns parsed from generated text; `ok` is False with a fixed `reason` when unusable."""
-
-    turns: tuple[Turn, ...]
-    question: str
-    answer: str
-    ok: bool
-    reason: str = ""
-
-    def turns_as_dicts(self) -> list[dict[str, str]]:
-        return [{"role": t.role, "text": t.text} for t in self.turns]
-
-
-# Tolerant tags: "<human>:", "<Human> :", "<bot>" without colon; roles as in the training data.
-_TAG = re.compile(r"<\s*(human|bot)\s*>\s*:?", re.IGNORECASE)
-# A new example after the conversation ("\nBackground: ...") ends it.
-_NEW_EXAMPLE = re.compile(r"(?:^|\n)\s*Background\s*:", re.IGNORECASE)
-
-
-def parse_conversation(raw_text: str, finished: bool | None = None) -> ParsedConversation:
-    """Parse `<human>:`/`<bot>:` turns from generated text, tolerating common defects.
-
-    Tolerated: an echoed ``Background: ...`` before the first tag (dropped), a new example started
-    after the conversation (cut), stray repeated tags and empty turns (dropped), consecutive turns
-    of one role (joined), and a trailing unanswered `<human>:` turn (dropped). `finished=False`
-    (no EOS within the token budget) marks the output as truncated.
-    """
-    text = raw_text.replace("\r\n", "\n")
-    first_tag = _TAG.search(text)
-    if first_tag is None:
-        reason = EMPTY_OUTPUT if not text.strip() else NO_TAGS
-        return ParsedConversation((), "", "", False, reason)
-    body = text[first_tag.start() :]
-    cut = _NEW_EXAMPLE.search(body)
-    if cut is not None:
-        body = body[: cut.start()]
-    pieces = _TAG.split(body)
-    # split() gives ["", role, text, role, text, ...] because body starts with a tag.
-    turns: list[Turn] = []
-    for role_raw, chunk in zip(pieces[1::2], pieces[2::2], strict=True):
-        role = role_raw.lower()
-        chunk = chunk.strip()
-        if not chunk:
-            continue
-        if turns and turns[-1].role == role:
-            turns[-1] = Turn(role, f"{turns[-1].text} {chunk}")
-        else:
-            turns.append(Turn(role, chunk))
-    if not turns:
-        return ParsedConversation((), "", "", False, EMPTY_QUESTION)
-    if turns[0].role != "human":
-        return ParsedConversation(tuple(turns), "", turns[0].text, False, NO_QUESTION)
-    if len(turns) == 1:
-        return ParsedConversation(tuple(turns), turns[0].text, "", False, NO_ANSWER)
-    question, answer = turns[0].text, turns[1].text
-    if len(turns) > 2 and turns[-1].role == "human":
-        turns = turns[:-1]
-    if finished is False:
-        return ParsedConversation(tuple(turns), question, answer, False, TRUNCATED)
-    return ParsedConversation(tuple(turns), question, answer, True, "")
-
-
 # ---------------------------------------------------------------------------------------------
 # Model loading and generation (torch imported lazily so parsing stays cheap to import).
 
@@ -386,86 +286,6 @@ def load_model(
     return model, tokenizer
 
 
-def ban_token_sequences(
-    tokenizer: PreTrainedTokenizerBase, phrases: Iterable[str]
-) -> list[list[int]]:
-    """Token sequences to forbid for each phrase: as written, with a leading space, capitalised."""
-    seqs: list[list[int]] = []
-    for phrase in phrases:
-        variants = {phrase, phrase[:1].upper() + phrase[1:], phrase[:1].lower() + phrase[1:]}
-        for v in list(variants):
-            variants.add(" " + v)
-        for v in sorted(variants):
-            ids = tokenizer(v, add_special_tokens=False)["input_ids"]
-            if ids and ids not in seqs:
-                seqs.append(list(ids))
-    return seqs
-
-
-def cut_after_turns(text: str, turns: int) -> tuple[str, bool]:
-    """The text before the (turns + 1)-th `<human>:` tag or a new ``Background:``, and whether
-    such an end was found (a clean stop, like EOS). `turns` = 0 never cuts."""
-    if turns <= 0:
-        return text, False
-    humans = [m for m in _TAG.finditer(text) if m.group(1).lower() == "human"]
-    ends = [humans[turns].start()] if len(humans) > turns else []
-    if humans:
-        new_example = _NEW_EXAMPLE.search(text, humans[0].end())
-        if new_example is not None:
-            ends.append(new_example.start())
-    if not ends:
-        return text, False
-    return text[: min(ends)].rstrip(), True
-
-
-def _scoped_repetition_penalty(
-    prompt_ids: torch.Tensor, prompt_mask: torch.Tensor, generated: float, prompt: float
-) -> Any:
-    """A logits processor: one penalty for generated tokens, another for Background tokens.
-
-    transformers' own processor penalises every token of the input, the Background included
-    (only left padding is exempt), which discourages a question from reusing the passage's names
-    and facts. Here padding never counts, tokens the model generated get `generated`, and tokens
-    seen only in the Background get `prompt`; with both equal it is transformers' processor.
-    """
-    import torch
-    from transformers import LogitsProcessor
-
-    width = prompt_ids.shape[1]
-
-    class ScopedRepetitionPenalty(LogitsProcessor):  # type: ignore[misc]
-        def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
-            penalty = torch.ones_like(scores)
-            if prompt != 1.0:
-                rows = input_ids[:, :width]
-                vals = torch.where(prompt_mask.bool(), prompt, 1.0).to(scores.dtype)
-                penalty.scatter_reduce_(1, rows, vals, reduce="amax")
-            if generated != 1.0 and input_ids.shape[1] > width:
-                rows = input_ids[:, width:]
-                vals = torch.full(rows.shape, generated, dtype=scores.dtype, device=scores.device)
-                penalty.scatter_reduce_(1, rows, vals, reduce="amax")
-            return torch.where(scores < 0, scores * penalty, scores / penalty)
-
-    return ScopedRepetitionPenalty()
-
-
-def _turn_stopper(
-    tokenizer: PreTrainedTokenizerBase, width: int, turns: int, prefix: str = ""
-) -> Any:
-    """A stopping criterion: a row is done once it starts the turn after the ones asked for.
-    `prefix` is output text that was put in the prompt (the first `<human>:` tag)."""
-    import torch
-    from transformers import StoppingCriteria
-
-    class TurnStop(StoppingCriteria):  # type: ignore[misc]
-        def __call__(self, input_ids: torch.Tensor, scores: Any, **kw: Any) -> torch.Tensor:
-            texts = tokenizer.batch_decode(input_ids[:, width:], skip_special_tokens=False)
-            done = [cut_after_turns(prefix + t, turns)[1] for t in texts]
-            return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
-
-    return TurnStop()
-
-
 def _batch_seed(seed: int, ids: Sequence[str]) -> int:
     h = hashlib.sha1(f"{seed}\x00{','.join(ids)}".encode()).hexdigest()
     return int(h[:15], 16)
@@ -487,73 +307,6 @@ def _decode(
     text = prefix + str(tokenizer.decode(kept, skip_special_tokens=False))
     text, stopped = cut_after_turns(text, turns)
     return strip_control_chars(text), finished or stopped, n_new
-
-
-_CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-
-
-def strip_control_chars(text: str) -> str:
-    """Drop C0 control characters (NUL included) except tab and newlines.
-
-    Byte-level tokenizers can decode a sampled byte token to any control character; no rater
-    should see one, and PostgreSQL rejects NUL in text and JSON columns.
-    """
-    return _CONTROL_CHARS.sub("", text)
-
-
-def plan_batches(
-    order: Sequence[int],
-    lengths: Mapping[int, int],
-    *,
-    batch_size: int,
-    n_return: int,
-    max_new_tokens: int,
-    token_budget: int = 0,
-) -> list[list[int]]:
-    """Split `order` (longest prompt first) into batches of at most `batch_size` Backgrounds
-    whose cost, (longest prompt + max_new_tokens) x Backgrounds x n_return, stays within
-    `token_budget` (0: no budget). A Background over budget on its own gets a batch alone."""
-    batches: list[list[int]] = []
-    current: list[int] = []
-    longest = 0
-    for i in order:
-        width = max(longest, lengths[i])
-        cost = (width + max_new_tokens) * (len(current) + 1) * n_return
-        if current and (len(current) >= batch_size or (token_budget and cost > token_budget)):
-            batches.append(current)
-            current, width = [], lengths[i]
-        current.append(i)
-        longest = width
-    if current:
-        batches.append(current)
-    return batches
-
-
-def kv_bytes_per_token(config: Any, dtype: torch.dtype) -> int:
-    """Bytes of KV cache one token costs: keys and values of every layer."""
-    heads = getattr(config, "num_attention_heads", 1)
-    kv_heads = getattr(config, "num_key_value_heads", None) or heads
-    head_dim = getattr(config, "head_dim", None) or config.hidden_size // heads
-    return 2 * config.num_hidden_layers * kv_heads * head_dim * dtype.itemsize
-
-
-def auto_token_budget(model: Any, share: float = 0.7) -> int:
-    """A token budget from the GPU's free memory: `share` of it for the KV cache (the rest is
-    left for activations, logits and fragmentation). 0 (no budget) on CPU."""
-    import torch
-
-    param = next(model.parameters())
-    if param.device.type != "cuda":
-        return 0
-    free, _ = torch.cuda.mem_get_info(param.device)
-    return max(1, int(share * free / kv_bytes_per_token(model.config, param.dtype)))
-
-
-def _is_out_of_memory(exc: BaseException) -> bool:
-    import torch
-
-    oom = getattr(torch, "OutOfMemoryError", None) or torch.cuda.OutOfMemoryError
-    return isinstance(exc, oom) or "out of memory" in str(exc).lower()
 
 
 def generate_conversations(
@@ -738,80 +491,7 @@ def generate_conversations(
                 yield from batch_records
             if on_batch is not None and on_batch(n_done):
                 if ordered:
-                    yield from sorted(win_records, key=_order_key)
+                    yield from sorted(win_records, key=order_key)
                 return
         if ordered:
-            yield from sorted(win_records, key=_order_key)
-
-
-def _order_key(rec: Mapping[str, Any]) -> tuple[int, int]:
-    return int(rec["position"]), int(rec["sample_index"])
-
-
-# ---------------------------------------------------------------------------------------------
-# Sharding, merging and export.
-
-
-def shard(items: Sequence[T], n_shards: int, index: int) -> list[T]:
-    """The `index`-th of `n_shards` contiguous, near-equal slices (shards concatenate in order)."""
-    if n_shards < 1 or not 0 <= index < n_shards:
-        raise ValueError(f"shard index {index} out of range for {n_shards} shards")
-    q, r = divmod(len(items), n_shards)
-    start = index * q + min(index, r)
-    return list(items[start : start + q + (1 if index < r else 0)])
-
-
-def read_records(path: str | Path) -> list[dict[str, Any]]:
-    """Output records from a jsonl file; a torn last line (a crash mid-write) is ignored."""
-    p = Path(path)
-    if not p.exists():
-        return []
-    lines = p.read_text(encoding="utf-8").split("\n")
-    out = []
-    for lineno, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            out.append(json.loads(line))
-        except json.JSONDecodeError as exc:
-            if lineno == len(lines):  # no trailing newline: the write was cut short
-                break
-            raise ValueError(f"{p}:{lineno}: invalid JSON ({exc.msg})") from exc
-    return out
-
-
-def merge_records(paths: Iterable[str | Path], output: str | Path) -> int:
-    """Merge record files into `output` in input order (position, sample); returns the count."""
-    by_id: dict[str, dict[str, Any]] = {}
-    for path in paths:
-        for rec in read_records(path):
-            by_id.setdefault(rec["id"], rec)
-    records = sorted(by_id.values(), key=_order_key)
-    out = Path(output)
-    tmp = out.with_name(out.name + ".tmp")
-    with tmp.open("w", encoding="utf-8") as fh:
-        for rec in records:
-            fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
-    tmp.replace(out)
-    return len(records)
-
-
-def to_oig(record: Mapping[str, Any]) -> dict[str, Any]:
-    """An OIG jsonl row: `text` = ``Background: ...<human>: ...<bot>: ...`` plus metadata."""
-    turns = [t for t in record["turns"] if t.get("role") in ROLES]
-    return {
-        "text": render_oig(record["background"], turns),
-        "metadata": {"id": record["id"], "source": "convgen"},
-    }
-
-
-def to_messages(record: Mapping[str, Any]) -> dict[str, Any]:
-    """A chat row: the Background as the system message, then user/assistant turns."""
-    role_map = {"human": "user", "bot": "assistant"}
-    messages = [{"role": "system", "content": f"Background: {record['background']}"}]
-    messages += [
-        {"role": role_map[t["role"]], "content": t["text"]}
-        for t in record["turns"]
-        if t.get("role") in role_map
-    ]
-    return {"id": record["id"], "messages": messages}
+            yield from sorted(win_records, key=order_key)
