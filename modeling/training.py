@@ -1,15 +1,16 @@
 """LoRA fine-tuning of a causal LM on prepared conversations (transformers Trainer + peft).
 
 Pure core: no Django. `TrainConfig` (`modeling.train_config`) holds every hyperparameter; records
-become token ids in `modeling.train_data`; the hardware rule is `modeling.hardware`. This module
-glues them to the Trainer: `train(config, hooks)` runs one training run
+become token ids in `modeling.train_data`; the hardware rule is `modeling.hardware`; callbacks
+are in `modeling.trainer_hooks`. This module (about 500 lines: `train` is one long, linear
+recipe, easier to follow in one place) wires them to the Trainer: `train(config, hooks)` runs one
+training run
 (single process, or one rank of a `torchrun` launch) and writes, on rank 0 only, the adapter in
 PEFT format, the tokenizer beside it and `run.json` (config, seed, data hash, loss curve, metrics).
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import hashlib
 import importlib.util
@@ -18,10 +19,10 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from modeling.hardware import (
     DeviceInfo,
@@ -38,6 +39,15 @@ from modeling.train_data import (
     conversation_loss,
     encode_record,
     load_records,
+)
+from modeling.trainer_hooks import (
+    TOKEN_COUNTS_FILE,
+    TrainHooks,
+    _all_reduce_sum,
+    _make_hook_callback,
+    _make_token_count_callback,
+    _make_trainer_class,
+    _rng_preserved,
 )
 
 __all__ = [
@@ -91,17 +101,6 @@ def _git_commit() -> str:
 
 
 # --- Training ---------------------------------------------------------------------------------
-
-
-class TrainHooks(Protocol):
-    """What a caller (the Django service) learns while rank 0 trains."""
-
-    def on_log(self, point: dict[str, float]) -> None:
-        """A new loss-curve point: {"step", "loss"} or {"step", "eval_loss"}."""
-
-    def on_step(self, step: int, total_steps: int) -> bool:
-        """Called after each optimizer step; return True to stop (cancel) cleanly."""
-        return False
 
 
 @dataclass
@@ -190,81 +189,6 @@ def _for_installed_transformers(kwargs: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in out.items() if k in names}
 
 
-def _make_trainer_class() -> type:
-    """A Trainer that also counts the tokens it trains on (import of transformers deferred)."""
-    from transformers import Trainer
-
-    class CountingTrainer(Trainer):  # type: ignore[misc]
-        trained_tokens = 0  # positions with a label (the loss is computed on them)
-        input_tokens = 0  # non-padding positions fed to the model
-
-        def training_step(self, model: Any, inputs: dict[str, Any], *args: Any, **kw: Any) -> Any:
-            inputs = dict(inputs)
-            mask = inputs.pop("attention_mask")
-            self.trained_tokens += int((inputs["labels"][:, 1:] != IGNORE_INDEX).sum())
-            self.input_tokens += int(mask.sum())
-            # Right padding under a causal mask: no real token can attend to the pads after it,
-            # and pads carry no labels, so the padding mask changes nothing but the kernel. Without
-            # it SDPA runs its causal fast path instead of materialising a batch x L x L mask.
-            return super().training_step(model, inputs, *args, **kw)
-
-    return CountingTrainer
-
-
-def _make_hook_callback(hooks: TrainHooks | None, curve: list[dict[str, float]]) -> Any:
-    """A TrainerCallback that feeds the loss curve and progress to `hooks` and honours cancel."""
-    import torch
-    import torch.distributed as dist
-    from transformers import TrainerCallback
-
-    class HookCallback(TrainerCallback):  # type: ignore[misc]
-        cancelled = False
-
-        def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **kw: Any) -> None:
-            if not state.is_world_process_zero or not logs:
-                return
-            for key in ("loss", "eval_loss"):
-                if key in logs:
-                    point = {"step": int(state.global_step), key: round(float(logs[key]), 6)}
-                    curve.append(point)
-                    if hooks is not None:
-                        hooks.on_log(point)
-
-        def on_step_end(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
-            stop = False
-            if state.is_world_process_zero and hooks is not None:
-                stop = bool(hooks.on_step(int(state.global_step), int(state.max_steps)))
-            if dist.is_available() and dist.is_initialized():
-                # Every rank must stop at the same step, or DDP waits forever on the others.
-                flag = torch.tensor([1 if stop else 0], device=args.device)
-                dist.broadcast(flag, src=0)
-                stop = bool(flag.item())
-            if stop:
-                self.cancelled = True
-                control.should_training_stop = True
-                control.should_save = True  # a checkpoint to --resume from
-
-    return HookCallback()
-
-
-TOKEN_COUNTS_FILE = "token_counts.json"
-
-
-def _make_token_count_callback(trainer: Any) -> Any:
-    """Saves the token counters into each checkpoint, so a resumed run keeps counting from there."""
-    from transformers import TrainerCallback
-
-    class TokenCountCallback(TrainerCallback):  # type: ignore[misc]
-        def on_save(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
-            counts = _all_reduce_sum([trainer.trained_tokens, trainer.input_tokens], args.device)
-            folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
-            if state.is_world_process_zero and folder.is_dir():
-                data = {"tokens_trained": counts[0], "tokens_input": counts[1]}
-                (folder / TOKEN_COUNTS_FILE).write_text(json.dumps(data) + "\n")
-
-    return TokenCountCallback()
-
-
 def role_token_rows(tokenizer: Any, model: Any) -> dict[str, list[int]]:
     """{module: token ids} of the role tags when the tokenizer has them as added single tokens.
 
@@ -301,17 +225,6 @@ def _last_checkpoint(config: TrainConfig) -> str | None:
             continue
         return str(path)
     return None
-
-
-def _all_reduce_sum(values: list[int], device: Any) -> list[int]:
-    import torch
-    import torch.distributed as dist
-
-    if not (dist.is_available() and dist.is_initialized()):
-        return values
-    t = torch.tensor(values, dtype=torch.long, device=device)
-    dist.all_reduce(t)
-    return [int(v) for v in t.tolist()]
 
 
 def preflight(config: TrainConfig) -> str | None:
@@ -372,26 +285,6 @@ def model_load_kwargs(
     if device.kind == "cuda" and not config.deepspeed:
         kwargs["device_map"] = {"": world_info()[1]}
     return kwargs
-
-
-@contextlib.contextmanager
-def _rng_preserved() -> Iterator[None]:
-    """Restore Python's, numpy's and torch's random state (CPU and GPUs) on exit."""
-    import random
-
-    import numpy as np
-    import torch
-
-    states = (random.getstate(), np.random.get_state(), torch.random.get_rng_state())
-    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
-    try:
-        yield
-    finally:
-        random.setstate(states[0])
-        np.random.set_state(states[1])
-        torch.random.set_rng_state(states[2])
-        if cuda is not None:
-            torch.cuda.set_rng_state_all(cuda)
 
 
 def train(
