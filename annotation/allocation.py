@@ -247,9 +247,15 @@ def candidate_items(
 
 
 def open_items(study: Study, rater: User) -> QuerySet[Item]:
-    """Items with a free slot (attention checks always have one) that the rater has not seen."""
+    """Items with a free slot (attention checks always have one) that the rater has not seen.
+
+    With ``one_background_per_rater``, items whose Background (block) the rater was given
+    before, in any status, are left out too. A rater's requests run one at a time (the user row
+    is locked on PostgreSQL, the database on SQLite), so two items of one block cannot be
+    leased to the same rater by concurrent requests.
+    """
     seen = Assignment.objects.filter(item=OuterRef("pk"), rater=rater)
-    return (
+    items = (
         Item.objects.filter(study=study)
         .filter(
             Q(is_attention_check=True)
@@ -257,6 +263,12 @@ def open_items(study: Study, rater: User) -> QuerySet[Item]:
         )
         .filter(~Exists(seen))
     )
+    if study.one_background_per_rater:
+        same_block = Assignment.objects.filter(
+            item__study=study, rater=rater, item__block=OuterRef("block")
+        )
+        items = items.filter(Q(block="") | ~Exists(same_block))
+    return items
 
 
 def _pick(study: Study, rater: User, last: int | None) -> Item | None:
@@ -510,6 +522,10 @@ def progress(study: Study, rater: User, current: Assignment | None = None) -> Pr
     done = mine.filter(status=AssignmentStatus.COMPLETED).count()
     seen = mine.count()
     total = Item.objects.filter(study=study).count()
+    if study.one_background_per_rater:  # at most one item of each Background
+        items = Item.objects.filter(study=study)
+        blocks = items.exclude(block="").values("block").distinct().count()
+        total = blocks + items.filter(block="").count()
     if study.items_per_rater:
         skipped = mine.exclude(status__in=[AssignmentStatus.COMPLETED, AssignmentStatus.LEASED])
         total = min(total, study.items_per_rater + skipped.count())

@@ -12,11 +12,19 @@ from django.core.exceptions import ValidationError
 from django.utils.text import slugify
 from django.utils.translation import gettext_lazy as _
 
-from annotation.items import InputError, ItemRow, read_item_rows, rows_from_generation_run
+from annotation.items import (
+    REFERENCE_SPLITS,
+    InputError,
+    ItemRow,
+    block_key,
+    read_item_rows,
+    rows_from_dataset,
+    rows_from_generation_run,
+)
 from annotation.models import Study
 from annotation.rated_export import DEFAULT_CRITERIA
 from annotation.studies import StudySpec
-from modeling.models import GenerationRun
+from modeling.models import Dataset, GenerationRun, RunStatus
 
 MAX_ITEM_FILE_BYTES = 50 * 1024 * 1024
 
@@ -59,6 +67,20 @@ class StudyCreateForm(forms.Form):
         label=_("Items file (jsonl or csv: background, question, answer, optional id and source)"),
         required=False,
     )
+    reference_dataset = forms.ModelChoiceField(
+        label=_("Reference conversations from a prepared dataset"),
+        queryset=Dataset.objects.filter(status=RunStatus.SUCCEEDED),
+        required=False,
+        help_text=_(
+            "adds the human-written question and answer of the same Backgrounds as a system "
+            "of its own ('reference')"
+        ),
+    )
+    one_background_per_rater = forms.BooleanField(
+        label=_("No rater sees the same Background twice"),
+        required=False,
+        help_text=_("each Background then needs k raters for every system"),
+    )
 
     @staticmethod
     def initial_from(query: Any) -> dict[str, Any]:
@@ -87,6 +109,20 @@ class StudyCreateForm(forms.Form):
                 self.add_error("items_file", "; ".join(exc.problems[:5]))
             except UnicodeDecodeError:
                 self.add_error("items_file", _("The items file is not UTF-8 text."))
+        dataset = data.get("reference_dataset")
+        if dataset is not None and not self.errors:
+            blocks = {row.block or block_key(row.background) for row in rows} if rows else None
+            try:
+                reference = rows_from_dataset(dataset, REFERENCE_SPLITS, blocks)
+            except InputError as exc:
+                reference = []
+                self.add_error("reference_dataset", "; ".join(exc.problems[:5]))
+            if not reference and not self.errors:
+                self.add_error(
+                    "reference_dataset",
+                    _("This dataset has no reference conversation of these Backgrounds."),
+                )
+            rows.extend(reference)
         if not rows and not self.errors:
             raise ValidationError(_("Choose a generation run or upload an items file."))
         data["rows"] = rows
@@ -102,6 +138,7 @@ class StudyCreateForm(forms.Form):
             raters_per_item=data["raters_per_item"],
             items_per_rater=data["items_per_rater"],
             lease_seconds=data["lease_minutes"] * 60,
+            one_background_per_rater=bool(data.get("one_background_per_rater")),
         )
 
 

@@ -76,6 +76,11 @@ class Study(models.Model):
     lease_seconds = models.PositiveIntegerField(
         default=1800, help_text="an untouched assignment is given to someone else after this"
     )
+    one_background_per_rater = models.BooleanField(
+        default=False,
+        help_text="no rater is given two items of the same Background (block), so nobody sees "
+        "two systems' versions side by side; each Background then needs k raters per system",
+    )
     is_open = models.BooleanField(default=True)
     raters = models.ManyToManyField(
         settings.AUTH_USER_MODEL,
@@ -146,6 +151,12 @@ class Item(models.Model):
     source = models.CharField(
         max_length=200, blank=True, help_text="model or 'reference'; never shown to raters"
     )
+    block = models.CharField(
+        max_length=64,
+        blank=True,
+        help_text="the Background's key (hash of its cleaned text): items of different systems "
+        "on one Background form a block; never shown to raters",
+    )
     conversation = models.ForeignKey(
         "modeling.Conversation",
         null=True,
@@ -172,7 +183,10 @@ class Item(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["study", "external_id"], name="unique_item_per_study"),
         ]
-        indexes = [models.Index(fields=["study", "rank"], name="item_study_rank")]
+        indexes = [
+            models.Index(fields=["study", "rank"], name="item_study_rank"),
+            models.Index(fields=["study", "block"], name="item_study_block"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.study.slug}/{self.external_id}"

@@ -12,7 +12,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Q
 
-from annotation.items import ItemRow
+from annotation.items import ItemRow, block_key
 from annotation.models import SCALE_PRESETS, Item, Study, default_criteria, random_seed
 from convgen_site.roles import is_researcher
 
@@ -33,6 +33,7 @@ class StudySpec:
     items_per_rater: int = 0
     lease_seconds: int = 1800
     seed: int | None = None
+    one_background_per_rater: bool = False
 
 
 def create_study(spec: StudySpec, rows: Iterable[ItemRow], created_by: User | None = None) -> Study:
@@ -63,6 +64,7 @@ def create_study(spec: StudySpec, rows: Iterable[ItemRow], created_by: User | No
         items_per_rater=spec.items_per_rater,
         lease_seconds=spec.lease_seconds,
         seed=spec.seed if spec.seed is not None else random_seed(),
+        one_background_per_rater=spec.one_background_per_rater,
         created_by=created_by if created_by is not None and created_by.pk else None,
     )
     study.full_clean()
@@ -79,6 +81,8 @@ def create_study(spec: StudySpec, rows: Iterable[ItemRow], created_by: User | No
                     question=row.question,
                     answer=row.answer,
                     source=row.source,
+                    # Attention checks go to every rater, so they belong to no block.
+                    block="" if row.is_attention_check else row.block or block_key(row.background),
                     conversation_id=row.conversation_id,
                     rank=rank,
                     is_attention_check=row.is_attention_check,

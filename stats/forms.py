@@ -11,6 +11,7 @@ from django.utils.translation import gettext_lazy as _
 
 from stats.ratings import Scale
 from stats.report import ReportSettings
+from stats.study_plan import PlanResult, plan_from_table
 
 ALTERNATIVES = [
     ("two-sided", _("two-sided: questions and answers differ")),
@@ -73,3 +74,46 @@ class RatingsUploadForm(ReportOptionsForm):
                 params={"limit": filesizeformat(limit)},
             )
         return upload
+
+
+class PlanForm(forms.Form):
+    """The report page's study planner (GET): the difference to detect and the power wanted."""
+
+    delta = forms.FloatField(
+        label=_("Difference to detect (scale points)"), min_value=0.01, max_value=10, initial=0.2
+    )
+    difference = forms.ChoiceField(
+        label=_("Between"),
+        choices=[
+            ("systems", _("two systems on shared Backgrounds")),
+            ("question-answer", _("questions and answers")),
+        ],
+        initial="systems",
+    )
+    target = forms.ChoiceField(
+        label=_("Target (for systems)"),
+        choices=[("answer", _("answer")), ("question", _("question"))],
+        initial="answer",
+        required=False,
+    )
+    criterion = forms.ChoiceField(label=_("Criterion"), choices=[])
+    power = forms.FloatField(label=_("Power"), min_value=0.5, max_value=0.99, initial=0.8)
+
+    def __init__(self, criteria: tuple[str, ...], *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["criterion"]
+        assert isinstance(field, forms.ChoiceField)
+        field.choices = [(c, c) for c in criteria]
+        field.initial = "correctness" if "correctness" in criteria else (criteria or ("",))[0]
+
+    def plan(self, table: Any) -> PlanResult:
+        """Simulate the plan (1,000 replicates per design, seed 0); ValueError if impossible."""
+        data = self.cleaned_data
+        return plan_from_table(
+            table,
+            data["criterion"],
+            data["delta"],
+            difference=data["difference"],
+            target=data.get("target") or "answer",
+            power=data["power"],
+        )

@@ -10,7 +10,7 @@ from typing import Any
 from django.template.loader import render_to_string
 from django.utils.safestring import SafeString, mark_safe
 
-from stats.plots import diverging_bars, paired_plot
+from stats.plots import diverging_bars, paired_plot, system_means_plot
 from stats.report import ALPHA_ACCEPTABLE, ALPHA_TENTATIVE, Report
 
 __all__ = ["render_report_html", "report_context"]
@@ -103,6 +103,7 @@ def report_context(report: Report, scale_labels: Mapping[str, str] | None = None
     ]
     bars = mark_safe(diverging_bars(report.distributions, report.scale, scale_labels))
     return {
+        "systems": _systems_context(report),
         "report": report,
         "comparisons": comparisons,
         "agreement": agreement,
@@ -122,3 +123,72 @@ def render_report_html(
     context = report_context(report, scale_labels)
     context["title"] = title or f"Ratings report: {report.source}"
     return render_to_string("stats/report_standalone.html", context)
+
+
+def _systems_context(report: Report) -> dict[str, Any] | None:
+    """The system comparison's tables and plot, or None without several systems."""
+    rep = report.systems
+    if rep is None:
+        return None
+    cells = []
+    for c in rep.comparisons:
+        test = ""
+        if c.friedman is not None:
+            fr = c.friedman
+            test = (
+                f"Friedman χ² = {_f(fr.statistic, 3)}, df = {fr.df}, p = {_p(fr.p_value)}, "
+                f"Kendall's W = {_f(fr.kendall_w, 3)}, n = {fr.n_blocks}"
+            )
+        cells.append(
+            {
+                "target": c.target,
+                "criterion": c.criterion,
+                "test": test,
+                "coverage": c.coverage,
+                "summaries": [
+                    {
+                        "system": x.system,
+                        "n_blocks": x.n_blocks,
+                        "mean": _f(x.mean),
+                        "ci": f"[{_f(x.ci_low)}, {_f(x.ci_high)}]",
+                        "rank": _f(x.mean_rank) if x.mean_rank is not None else "",
+                    }
+                    for x in c.summaries
+                ],
+                "pairs": [
+                    {
+                        "pair": f"{p.system_a} − {p.system_b}",
+                        "n_blocks": p.n_blocks,
+                        "mean_difference": _f(p.mean_difference),
+                        "statistic": _f(p.wilcoxon.statistic, 1),
+                        "p_value": _p(p.wilcoxon.p_value),
+                        "p_value_holm": _p(p.p_value_holm),
+                        "rank_biserial": _f(p.wilcoxon.rank_biserial),
+                        "hodges_lehmann": f"{_f(p.hodges_lehmann.estimate)} "
+                        f"[{_f(p.hodges_lehmann.ci_low)}, {_f(p.hodges_lehmann.ci_high)}]",
+                    }
+                    for p in c.pairwise
+                ],
+                "notes": list(c.notes),
+            }
+        )
+    qa = [
+        {
+            "system": q.system,
+            "criterion": pc.criterion,
+            "n_items": pc.n_items,
+            "question_mean": _f(pc.question_mean),
+            "answer_mean": _f(pc.answer_mean),
+            "p_value": _p(pc.wilcoxon.p_value),
+            "p_value_holm": _p(pc.p_value_holm),
+            "rank_biserial": _f(pc.wilcoxon.rank_biserial),
+        }
+        for q in rep.question_vs_answer
+        for pc in q.comparisons
+    ]
+    return {
+        "report": rep,
+        "svg": mark_safe(system_means_plot(rep, report.scale)),  # escaped in stats.plots
+        "cells": cells,
+        "question_vs_answer": qa,
+    }

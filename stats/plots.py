@@ -13,8 +13,9 @@ import numpy as np
 
 from stats.ratings import Scale
 from stats.report import Distribution, ItemPairs
+from stats.systems import SystemsReport
 
-__all__ = ["diverging_bars", "diverging_palette", "paired_plot"]
+__all__ = ["diverging_bars", "diverging_palette", "paired_plot", "system_means_plot"]
 
 _NEG = (178, 24, 43)  # red: low scores
 _MID = (224, 224, 224)  # grey: the neutral middle
@@ -204,3 +205,96 @@ def paired_plot(pairs: ItemPairs, scale: Scale, max_items: int = 120, width: int
         f'width="100%" style="max-width:{width}px" aria-label="{escape(caption)}">'
         f"<title>{escape(caption)}</title>" + "".join(parts) + "</svg>"
     )
+
+
+# Colour-blind-safe qualitative colours (Okabe & Ito 2008), one per system.
+_SYSTEM_COLOURS = ("#0072b2", "#d55e00", "#009e73", "#cc79a7", "#e69f00", "#56b4e9", "#000000")
+
+
+def system_means_plot(report: SystemsReport, scale: Scale, width: int = 680) -> str:
+    """Dot-and-whisker plot: each system's mean item score with its confidence interval, one
+    group of rows per (target, criterion), on the scale's full range.
+
+    Systems keep their colour across groups; hovering a row gives the numbers and, for the
+    pairs, the matched test. An interval needs two Backgrounds; with one only the dot shows.
+    """
+    systems = list(report.systems)
+    colour = {name: _SYSTEM_COLOURS[i % len(_SYSTEM_COLOURS)] for i, name in enumerate(systems)}
+    left_w, row_h, group_gap, top = 200, 18, 26, 34
+    plot_w = width - left_w - 70
+    lo, hi = scale.minimum, scale.maximum
+
+    def sx(v: float) -> float:
+        return left_w + (min(max(v, lo), hi) - lo) / (hi - lo) * plot_w
+
+    parts: list[str] = []
+    y = top
+    for c in report.comparisons:
+        head = f"{c.target} · {c.criterion}"
+        if c.test == "friedman" and c.friedman is not None:
+            head += f" (Friedman p {_short_p(c.friedman.p_value)}, W = {c.friedman.kendall_w:.2f})"
+        elif c.test == "wilcoxon" and c.pairwise:
+            head += f" (Wilcoxon p {_short_p(c.pairwise[0].wilcoxon.p_value)})"
+        parts.append(
+            f'<text x="8" y="{y + 4}" font-size="12" font-weight="bold">{escape(head)}</text>'
+        )
+        y += 8
+        for summary in c.summaries:
+            y += row_h
+            ink = colour.get(summary.system, "#333")
+            tip = (
+                f"{summary.system}, {c.target} {c.criterion}: mean {summary.mean:.2f}"
+                + (
+                    f", {summary.confidence:.0%} CI {summary.ci_low:.2f} to {summary.ci_high:.2f}"
+                    if np.isfinite(summary.ci_low)
+                    else ""
+                )
+                + f", {summary.n_blocks} Backgrounds"
+            )
+            row = [
+                f"<g><title>{escape(tip)}</title>",
+                f'<text x="{left_w - 8}" y="{y + 4}" font-size="11" text-anchor="end">'
+                f"{escape(summary.system)}</text>",
+            ]
+            if np.isfinite(summary.ci_low) and np.isfinite(summary.ci_high):
+                x1, x2 = sx(summary.ci_low), sx(summary.ci_high)
+                row.append(
+                    f'<line x1="{x1:.1f}" y1="{y}" x2="{x2:.1f}" y2="{y}" stroke="{ink}" '
+                    'stroke-width="2"/>'
+                    f'<line x1="{x1:.1f}" y1="{y - 4}" x2="{x1:.1f}" y2="{y + 4}" stroke="{ink}"/>'
+                    f'<line x1="{x2:.1f}" y1="{y - 4}" x2="{x2:.1f}" y2="{y + 4}" stroke="{ink}"/>'
+                )
+            if np.isfinite(summary.mean):
+                row.append(
+                    f'<circle cx="{sx(summary.mean):.1f}" cy="{y}" r="5" fill="{ink}"/>'
+                    f'<text x="{left_w + plot_w + 8}" y="{y + 4}" font-size="11">'
+                    f"{summary.mean:.2f}</text>"
+                )
+            row.append("</g>")
+            parts.append("".join(row))
+        y += group_gap
+    grid = []
+    for p in range(lo, hi + 1):
+        x = sx(p)
+        grid.append(
+            f'<line x1="{x:.1f}" y1="{top - 12}" x2="{x:.1f}" y2="{y - group_gap + 6}" '
+            f'stroke="#ddd"/><text x="{x:.1f}" y="{top - 16}" font-size="11" '
+            f'text-anchor="middle">{p}</text>'
+        )
+    caption = (
+        "Mean item score per system with its "
+        f"{report.settings.get('confidence', 0.95):.0%} confidence interval, "
+        "Backgrounds shared between systems"
+    )
+    height = y
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" role="img" viewBox="0 0 {width} {height}" '
+        f'width="100%" style="max-width:{width}px" aria-label="{escape(caption)}">'
+        f"<title>{escape(caption)}</title>" + "".join(grid + parts) + "</svg>"
+    )
+
+
+def _short_p(p: float) -> str:
+    if not np.isfinite(p):
+        return "n/a"
+    return "< 0.0001" if p < 0.0001 else f"= {p:.3g}"

@@ -21,6 +21,16 @@ from annotation.ratings_format import SpreadsheetSafeWriter
 from stats.agreement import AgreementResult, RaterAgreement, agreement_summary, rater_agreement
 from stats.paired import Alternative, PairedComparison, ZeroMethod, holm, paired_comparison
 from stats.ratings import TARGETS, RatingsTable, Scale
+from stats.system_report import (
+    SYSTEM_METHOD_NOTE,
+    SystemLabels,
+    compare_table_systems,
+    system_conclusions,
+    system_warnings,
+    systems_csv_rows,
+    systems_text,
+)
+from stats.systems import SystemsReport
 
 __all__ = [
     "ALPHA_ACCEPTABLE",
@@ -139,6 +149,7 @@ class Report:
     conclusions: tuple[str, ...]
     warnings: tuple[str, ...]
     notes: tuple[str, ...] = field(default=METHOD_NOTES)
+    systems: SystemsReport | None = None  # items of several sources on shared Backgrounds
 
 
 def format_p(p: float | None) -> str:
@@ -249,7 +260,10 @@ def _warnings(
 
 
 def build_report(
-    table: RatingsTable, settings: ReportSettings | None = None, source: str = "ratings"
+    table: RatingsTable,
+    settings: ReportSettings | None = None,
+    source: str = "ratings",
+    labels: SystemLabels | None = None,
 ) -> Report:
     """Run every test and agreement coefficient on a validated ratings table.
 
@@ -259,6 +273,9 @@ def build_report(
     settings : ReportSettings, optional
     source : str
         Where the ratings came from (file name or study), shown in the report.
+    labels : SystemLabels, optional
+        Each item's Background (block) and source (system); with two or more systems the
+        report compares them (:mod:`stats.system_report`).
     """
     s = settings or ReportSettings()
     comparisons: list[PairedComparison] = []
@@ -318,6 +335,14 @@ def build_report(
         )
         for c in comparisons
     ]
+    systems = None
+    if labels is not None:
+        systems = compare_table_systems(
+            table, labels, s.alternative, s.zero_method, s.confidence, s.n_permutations, s.seed
+        )
+    if systems is not None:
+        conclusions += system_conclusions(systems, s.significance)
+        skipped += system_warnings(systems)
     return Report(
         source=source,
         n_ratings=len(table),
@@ -332,6 +357,8 @@ def build_report(
         item_pairs=tuple(pairs),
         conclusions=tuple(conclusions),
         warnings=tuple(skipped + _warnings(comparisons, agreement, raters)),
+        notes=METHOD_NOTES + ((SYSTEM_METHOD_NOTE,) if systems is not None else ()),
+        systems=systems,
     )
 
 
@@ -430,6 +457,8 @@ def to_json_dict(report: Report) -> dict[str, Any]:
         "conclusions": list(report.conclusions),
         "warnings": list(report.warnings),
         "methods": list(report.notes),
+        # Added with the system comparison (issue 14): null unless items of several sources.
+        "systems": report.systems.to_dict() if report.systems is not None else None,
     }
 
 
@@ -472,6 +501,9 @@ def to_csv(report: Report) -> str:
             "outlier",
         ):
             w.writerow(["rater", "", "", r["rater"], key, _cell(r[key])])
+    if report.systems is not None:
+        for row in systems_csv_rows(report.systems):
+            w.writerow(row)
     return buf.getvalue()
 
 
@@ -512,6 +544,8 @@ def to_text(report: Report) -> str:
             f"{format_p(c.p_value_holm):>10}{_fmt(w.rank_biserial):>7}{ci:>24}"
             f"{format_p(c.permutation.p_value):>10}  {w.method}, {w.alternative}, {w.zero_method}"
         )
+    if report.systems is not None:
+        lines += ["", *systems_text(report.systems)]
     lines += ["", "Agreement (individual ratings)"]
     lines.append(
         f"  {'target':<10}{'criterion':<14}{'items':>6}{'raters':>7}{'a ord':>7}"

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from stats.ratings import RatingsTable, Scale, ratings_from_rows
+from stats.system_report import SystemLabels
 
 __all__ = ["StudyNotFound", "StudyRatings", "study_ratings"]
 
@@ -22,6 +23,7 @@ class StudyRatings:
     title: str
     table: RatingsTable
     scale_labels: dict[str, str] = field(default_factory=dict)
+    labels: SystemLabels = field(default_factory=SystemLabels)  # items' Background and source
 
 
 def study_ratings(slug: str) -> StudyRatings:
@@ -41,7 +43,7 @@ def study_ratings(slug: str) -> StudyRatings:
     # app installed.
     from django.contrib.auth import get_user_model
 
-    from annotation.models import Rating, Study
+    from annotation.models import Item, Rating, Study
 
     study = Study.objects.filter(slug=slug).first()
     if study is None:
@@ -70,4 +72,16 @@ def study_ratings(slug: str) -> StudyRatings:
         require_both_targets=False,
     )
     labels = study.scale_labels if isinstance(study.scale_labels, dict) else {}
-    return StudyRatings(study.slug, study.title, table, {str(k): str(v) for k, v in labels.items()})
+    item_block: dict[str, str] = {}
+    item_system: dict[str, str] = {}
+    items = Item.objects.filter(study=study, is_attention_check=False)
+    for external_id, block, system in items.values_list("external_id", "block", "source"):
+        item_block[external_id] = block
+        item_system[external_id] = system
+    return StudyRatings(
+        study.slug,
+        study.title,
+        table,
+        {str(k): str(v) for k, v in labels.items()},
+        SystemLabels(item_block, item_system),
+    )

@@ -10,11 +10,12 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 
 from convgen_site.roles import researcher_required
-from stats.forms import RatingsUploadForm, ReportOptionsForm
+from stats.forms import PlanForm, RatingsUploadForm, ReportOptionsForm
 from stats.html import report_context
 from stats.ratings import RatingsError, read_ratings_csv
 from stats.report import Report, build_report, to_csv, to_json_dict
 from stats.sources import StudyNotFound, StudyRatings, study_ratings
+from stats.study_plan import plan_text
 
 
 class _BadOptions(ValueError):
@@ -30,7 +31,10 @@ def _study_report(request: HttpRequest, slug: str) -> tuple[StudyRatings, Report
         data = study_ratings(slug)
     except StudyNotFound:
         raise Http404(_("No such study.")) from None
-    return data, build_report(data.table, options.report_settings(), source=f"study {slug}")
+    report = build_report(
+        data.table, options.report_settings(), source=f"study {slug}", labels=data.labels
+    )
+    return data, report
 
 
 @researcher_required
@@ -58,7 +62,21 @@ def study_report(request: HttpRequest, slug: str) -> HttpResponse:
             "zero_method": report.settings.zero_method,
         }
     )
+    context.update(_plan_context(request, data))
     return render(request, "stats/report.html", context)
+
+
+def _plan_context(request: HttpRequest, data: StudyRatings) -> dict[str, object]:
+    """The planner section: its form, and the plan once the form was sent (``?delta=``)."""
+    if "delta" not in request.GET:
+        return {"plan_form": PlanForm(data.table.criteria)}
+    form = PlanForm(data.table.criteria, request.GET)
+    if not form.is_valid():
+        return {"plan_form": form}
+    try:
+        return {"plan_form": form, "plan": plan_text(form.plan(data.table))}
+    except ValueError as exc:
+        return {"plan_form": form, "plan_problem": str(exc)}
 
 
 @researcher_required

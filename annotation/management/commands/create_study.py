@@ -10,17 +10,28 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import IntegrityError
 
-from annotation.items import InputError, ItemRow, read_item_file, rows_from_generation_run
+from annotation.items import (
+    REFERENCE_SPLITS,
+    InputError,
+    ItemRow,
+    block_key,
+    read_item_file,
+    reference_file_rows,
+    rows_from_dataset,
+    rows_from_generation_run,
+)
 from annotation.models import SCALE_PRESETS, Study
 from annotation.studies import StudySpec, create_study
-from modeling.models import GenerationRun
+from modeling.models import Dataset, GenerationRun
 
 
 class Command(BaseCommand):
     help = (
         "Create a blind rating study. Items come from --run (generation run ids) and --file "
         "(jsonl/csv with background, question, answer and optional id, source, attention_check, "
-        "expected_<target>_<criterion>); several sources mix, and raters never see the source."
+        "expected_<target>_<criterion>); several sources mix, and raters never see the source. "
+        "--reference adds a prepared dataset's human-written conversations of the same "
+        "Backgrounds (source 'reference'), so systems are compared on shared Backgrounds."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -28,6 +39,35 @@ class Command(BaseCommand):
         parser.add_argument("--title", help="shown to raters (default: the slug)")
         parser.add_argument("--run", type=int, action="append", default=[], help="GenerationRun id")
         parser.add_argument("--file", type=Path, action="append", default=[], help="items file")
+        parser.add_argument(
+            "--reference",
+            type=int,
+            action="append",
+            default=[],
+            metavar="DATASET_ID",
+            help="add the prepared dataset's reference conversations (the OIG question and answer) "
+            "of the Backgrounds the other items have; all of them when there are no other items",
+        )
+        parser.add_argument(
+            "--reference-split",
+            choices=[*REFERENCE_SPLITS, "both"],
+            default="both",
+            help="which of the dataset's files to take reference conversations from",
+        )
+        parser.add_argument(
+            "--reference-file",
+            type=Path,
+            action="append",
+            default=[],
+            help="jsonl of Backgrounds with human-written turns (or question/answer): reference "
+            "items of the Backgrounds the other items have",
+        )
+        parser.add_argument(
+            "--one-background-per-rater",
+            action="store_true",
+            help="no rater gets two items of the same Background (needs k raters per system "
+            "and Background)",
+        )
         parser.add_argument(
             "--attention-checks",
             type=Path,
@@ -61,6 +101,20 @@ class Command(BaseCommand):
         try:
             for path in options["file"]:
                 rows.extend(read_item_file(path))
+            blocks = {row.block or block_key(row.background) for row in rows} if rows else None
+            splits = REFERENCE_SPLITS if options["reference_split"] == "both" else None
+            for dataset_id in options["reference"]:
+                dataset = Dataset.objects.filter(pk=dataset_id).first()
+                if dataset is None:
+                    raise CommandError(f"--reference {dataset_id}: no such prepared dataset")
+                ref = rows_from_dataset(dataset, splits or [options["reference_split"]], blocks)
+                if not ref:
+                    raise CommandError(
+                        f"--reference {dataset_id}: no reference conversation of these Backgrounds"
+                    )
+                rows.extend(ref)
+            for path in options["reference_file"]:
+                rows.extend(reference_file_rows(path, blocks))
             if options["attention_checks"]:
                 check_rows = read_item_file(options["attention_checks"])
                 rows.extend(
@@ -92,6 +146,7 @@ class Command(BaseCommand):
             items_per_rater=options["items_per_rater"],
             lease_seconds=options["lease_seconds"],
             seed=options["seed"],
+            one_background_per_rater=options["one_background_per_rater"],
         )
         try:
             study = create_study(spec, rows)
@@ -100,7 +155,10 @@ class Command(BaseCommand):
         study.raters.set(raters)
         sources = sorted({row.source for row in rows})
         checks = sum(row.is_attention_check for row in rows)
+        n_blocks = study.items.exclude(block="").values("block").distinct().count()
         self.stdout.write(
             f"created study {study.slug}: {len(rows)} items ({checks} attention checks) "
-            f"from {len(sources)} source(s), k={study.raters_per_item}, seed={study.seed}"
+            f"from {len(sources)} source(s), k={study.raters_per_item}, seed={study.seed}; "
+            f"{n_blocks} Background(s)"
+            + (", one Background per rater" if study.one_background_per_rater else "")
         )

@@ -59,6 +59,7 @@ class Command(BaseCommand):
             seed=opts["seed"],
         )
         labels: dict[str, str] = {}
+        systems = None
         title = None
         try:
             if opts["study"]:
@@ -76,7 +77,7 @@ class Command(BaseCommand):
                     raise CommandError(
                         f"cannot read the database ({exc}); did you run manage.py migrate?"
                     ) from None
-                table, labels = data.table, data.scale_labels
+                table, labels, systems = data.table, data.scale_labels, data.labels
                 source = f"study {data.slug}"
                 title = f"Ratings report: {data.title or data.slug}"
             else:
@@ -91,7 +92,7 @@ class Command(BaseCommand):
                 source = str(path)
         except RatingsError as exc:
             raise CommandError(str(exc)) from None
-        report = build_report(table, settings, source=source)
+        report = build_report(table, settings, source=source, labels=systems)
         fmt = opts["format"]
         if fmt == "json":
             out = json.dumps(to_json_dict(report), indent=2, ensure_ascii=False) + "\n"
