@@ -83,7 +83,8 @@ def setup_data(n_items: int, k: int, n_raters: int, small_items: int) -> list[st
     from django.core.management import call_command
     from rest_framework.authtoken.models import Token
 
-    from annotation.services import ItemRow, StudySpec, create_study
+    from annotation.items import ItemRow
+    from annotation.studies import StudySpec, create_study
     from convgen_site.roles import RATER, add_role
 
     call_command("migrate", verbosity=0)

@@ -1,4 +1,4 @@
-"""Benchmark: `modeling.data.prepare` against the original project's `datasets` recipe.
+"""Benchmark: `modeling.oig.prepare` against the original project's `datasets` recipe.
 
 Input: a generated OIG-like file (`modeling.synthetic`, no malformed lines because the baseline's
 `load_dataset("json")` aborts on the first one), 232,000 lines by default with 1-3 KB passages,
@@ -36,8 +36,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from modeling.data import effective_workers  # noqa: E402
-from modeling.data import prepare as prepare_data  # noqa: E402
+from modeling.oig.prepare import effective_workers  # noqa: E402
+from modeling.oig.prepare import prepare as prepare_data  # noqa: E402
 from modeling.synthetic import write_synthetic_oig  # noqa: E402
 
 SENTENCES = (16, 40)  # English passages of about 1.5-4 KB; the real file averages ~2.5 KB/line
@@ -50,7 +50,7 @@ _RSS_CHILD = """
 import json, sys, threading, time
 import psutil
 sys.path.insert(0, sys.argv[1])
-from modeling.data import prepare
+from modeling.oig.prepare import prepare
 
 def hwm_kb():
     for line in open("/proc/self/status"):

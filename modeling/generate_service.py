@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import socket
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
@@ -35,22 +34,15 @@ from modeling.generation import (
     read_records,
     shard,
 )
+from modeling.jobs import worker_id
 from modeling.models import Conversation, GenerationRun, RunStatus
 
-__all__ = ["GenerationCancelled", "run_generation", "run_generation_shard", "shard_path"]
+__all__ = ["run_generation", "run_generation_shard", "shard_path"]
 
 log = logging.getLogger(__name__)
 
 # Keys of run.params that are not GenerationParams fields.
 RUN_OPTIONS = ("device", "dtype", "merge", "resume")
-
-
-class GenerationCancelled(Exception):
-    """A researcher asked for the run to stop."""
-
-
-def _worker() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 _MODEL_CACHE: dict[tuple[str, str, str, str, bool], Any] = {}
@@ -216,7 +208,7 @@ def run_generation(run: GenerationRun) -> GenerationRun:
     if run.is_finished:  # e.g. cancelled while it waited in the queue
         return run
     try:
-        run.mark_running(_worker())
+        run.mark_running(worker_id())
         backgrounds = _load_backgrounds(run)
         if not run.params.get("resume"):
             run.conversations.all().delete()  # a fresh start must not keep stale rows
@@ -260,7 +252,7 @@ def run_generation_shard(run: GenerationRun, shard_index: int, n_shards: int) ->
         now = timezone.now()
         # Only the first shard to start stamps the run as running.
         GenerationRun.objects.filter(pk=run.pk, status=RunStatus.QUEUED).update(
-            status=RunStatus.RUNNING, started_at=now, heartbeat_at=now, worker=_worker()
+            status=RunStatus.RUNNING, started_at=now, heartbeat_at=now, worker=worker_id()
         )
         run.refresh_from_db()
         if run.is_finished:

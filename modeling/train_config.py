@@ -9,12 +9,12 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from modeling import options
 from modeling.train_data import TRUNCATIONS
 
 __all__ = ["DEEPSPEED_DIR", "REPORT_TO", "TrainConfig", "resolve_deepspeed"]
@@ -126,35 +126,13 @@ class TrainConfig:
     @classmethod
     def add_arguments(cls, parser: argparse.ArgumentParser, *, skip: Sequence[str] = ()) -> None:
         """Add one `--flag` per field, with type, default and help from the dataclass."""
-        hints = typing.get_type_hints(cls)
-        for f in dataclasses.fields(cls):
-            if f.name in skip:
-                continue
-            flag = "--" + f.name.replace("_", "-")
-            default = f.default_factory() if callable(f.default_factory) else f.default  # type: ignore[misc]
-            help_text = f"{f.metadata['help']} (default: {default!r})"
-            hint = hints[f.name]
-            if hint is bool:
-                parser.add_argument(
-                    flag, action=argparse.BooleanOptionalAction, default=default, help=help_text
-                )
-            elif typing.get_origin(hint) is list:
-                parser.add_argument(flag, nargs="+", default=default, help=help_text)
-            else:
-                parser.add_argument(
-                    flag,
-                    type=hint,
-                    default=default,
-                    help=help_text,
-                    choices=f.metadata.get("choices"),
-                )
+        options.add_dataclass_arguments(parser, cls, skip=skip)
 
     @classmethod
-    def from_options(cls, options: Mapping[str, Any]) -> TrainConfig:
+    def from_options(cls, parsed: Mapping[str, Any]) -> TrainConfig:
         """Pick this dataclass's fields out of parsed options (argparse dest names)."""
-        return cls(
-            **{f.name: options[f.name] for f in dataclasses.fields(cls) if f.name in options}
-        )
+        config: TrainConfig = options.from_options(cls, parsed)
+        return config
 
     def to_argv(self) -> list[str]:
         """Flags that rebuild this config through `add_arguments` (to re-launch via torchrun)."""

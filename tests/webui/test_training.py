@@ -113,7 +113,8 @@ def test_a_researcher_trains_the_tiny_model_and_sees_the_loss_curve(
     assert status["status"] == "succeeded"
     assert (status["step"], status["total_steps"], status["progress"]) == (4, 4, 1.0)
     assert [p["step"] for p in status["loss_curve"] if "loss" in p] == [1, 2, 3, 4]
-    assert [p["step"] for p in status["loss_curve"] if "eval_loss" in p] == [2, 4]
+    evals = [p["step"] for p in status["loss_curve"] if "eval_loss" in p]
+    assert evals == [0, 2, 4]  # 0: the base model, before any step
     assert (status["chart"]["n_train"], status["chart"]["n_eval"]) == (4, 2)
 
     html = researcher_client.get(response["Location"]).content.decode()
