@@ -6,6 +6,9 @@ Missing ratings simply do not appear in the counts, so incomplete designs (each 
 subset of the items) need no special handling. Build it with :func:`value_counts` from an
 items x raters matrix with NaN for missing ratings, or with :func:`value_counts_long` from
 long-format arrays.
+
+(About 600 lines: one family of coefficients sharing the value-count matrix and its bootstrap;
+split, each coefficient would import the same private helpers back.)
 """
 
 from __future__ import annotations
