@@ -44,6 +44,7 @@ ERROR_400 = OpenApiResponse(
 )
 FORBIDDEN = OpenApiResponse(ErrorSerializer, description="not signed in, or not allowed")
 NOT_FOUND = OpenApiResponse(ErrorSerializer, description="no such object (or not yours)")
+NO_SUCH_PAGE = OpenApiResponse(ErrorSerializer, description="no such page of the list")
 GIVE_UP_ERRORS = {
     400: ERROR_400,
     403: OpenApiResponse(
@@ -61,7 +62,9 @@ class _UserMixin:
 
 
 @extend_schema_view(
-    list=extend_schema(responses={200: StudySerializer(many=True), 403: FORBIDDEN}),
+    list=extend_schema(
+        responses={200: StudySerializer(many=True), 403: FORBIDDEN, 404: NO_SUCH_PAGE}
+    ),
     retrieve=extend_schema(responses={200: StudySerializer, 403: FORBIDDEN, 404: NOT_FOUND}),
 )
 class StudyViewSet(_UserMixin, viewsets.ReadOnlyModelViewSet):
