@@ -9,7 +9,7 @@ from typing import Any
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.db import connection
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.shortcuts import render
 
 from convgen_site.ratelimit import RateLimitedAuthenticationForm
@@ -29,11 +29,13 @@ def healthz(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"ok": True})
 
 
-def answer_429_when_rate_limited(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+def answer_429_when_rate_limited(
+    view: Callable[..., HttpResponseBase],
+) -> Callable[..., HttpResponseBase]:
     """429 Too Many Requests when the login form was refused by the limiter."""
 
     @wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         response = view(request, *args, **kwargs)
         if getattr(request, "login_rate_limited", False):
             response.status_code = 429

@@ -7,6 +7,7 @@ import csv
 import io
 import json
 import re
+from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
@@ -15,6 +16,7 @@ from django.test import Client
 
 from annotation import allocation
 from annotation.items import ItemRow
+from annotation.models import Study
 from annotation.rating_files import export_to_string, import_ratings
 from annotation.ratings_format import from_spreadsheet_safe, read_long_csv, spreadsheet_safe
 from annotation.studies import StudySpec, create_study
@@ -35,7 +37,7 @@ def test_a_protected_cell_reads_back_exactly(value: str) -> None:
         assert cell == value  # numbers stay numbers
 
 
-def _formula_study() -> tuple[object, User]:
+def _formula_study() -> tuple[Study, User]:
     rows = [ItemRow(external_id=f"=cmd|'/C calc'!A{i}", background="B", question="Q",
                     answer="A", source="@evil") for i in range(2)]  # fmt: skip
     study = create_study(StudySpec(title="T", slug="formulas", raters_per_item=1), rows)
@@ -59,7 +61,8 @@ def test_the_study_csv_export_and_export_ratings_neutralise_formulas(
     researcher_client: Client,
 ) -> None:
     study, _ = _formula_study()
-    page = b"".join(researcher_client.get("/annotation/formulas/export.csv").streaming_content)
+    response: Any = researcher_client.get("/annotation/formulas/export.csv")
+    page = b"".join(response.streaming_content)
     out = io.StringIO()
     call_command("export_ratings", "--study", "formulas", "--format", "csv", stdout=out)
     for text in (page.decode(), out.getvalue()):

@@ -29,7 +29,7 @@ PASSWORD = "pw-for-tests-1"  # tests.factories.UserFactory's
 def _login(
     username: str, password: str, ip: str, path: str = "/accounts/login/", **headers: str
 ) -> int:
-    client = Client(REMOTE_ADDR=ip, **headers)
+    client = Client(REMOTE_ADDR=ip, **headers)  # type: ignore[arg-type]
     data = {"username": username, "password": password}
     if path.startswith("/admin/"):
         data["next"] = "/admin/"
