@@ -50,7 +50,7 @@ def _shot(page: Any, name: str) -> None:
 def test_upload_train_and_watch_the_loss_curve(
     live_server: Any, researcher: Any, tiny_model_dir: str, tmp_path: Path
 ) -> None:
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
     oig = tmp_path / "hand.jsonl"
     oig.write_bytes(HAND_BUILT_BYTES)
@@ -99,9 +99,9 @@ def test_upload_train_and_watch_the_loss_curve(
                 progress=0.5,
                 loss_curve=[{"step": 1, "loss": 3.0}, {"step": 2, "loss": 2.0, "eval_loss": 2.5}],
             )
-            page.wait_for_function(
-                "document.getElementById('loss-train').getAttribute('points').split(' ').length"
-                " === 2"
+            # Not wait_for_function: its polling evaluates a string, which the CSP forbids.
+            expect(page.locator("#loss-train")).to_have_attribute(
+                "points", re.compile(r"^\S+ \S+$"), timeout=15000
             )
             assert page.inner_text("#step-text") == "2 / 4"
             assert page.inner_text("#status-text") == "Running"
