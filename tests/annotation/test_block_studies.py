@@ -116,7 +116,7 @@ def test_a_reference_file_with_turns_adds_the_reference_system(tmp_path: Path) -
         encoding="utf-8",
     )
     call_command(
-        "create_study", slug="f", run=[lora.pk], reference_file=[path], stdout=io.StringIO()
+        "create_study", slug="f", run=[lora.pk], reference_file=[str(path)], stdout=io.StringIO()
     )
     sources = Counter(Study.objects.get(slug="f").items.values_list("source", flat=True))
     assert sources == {"lora": 2, REFERENCE_SOURCE: 2}

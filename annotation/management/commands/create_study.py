@@ -114,7 +114,7 @@ class Command(BaseCommand):
                     )
                 rows.extend(ref)
             for path in options["reference_file"]:
-                rows.extend(reference_file_rows(path, blocks))
+                rows.extend(reference_file_rows(Path(path), blocks))  # call_command passes str
             if options["attention_checks"]:
                 check_rows = read_item_file(options["attention_checks"])
                 rows.extend(
