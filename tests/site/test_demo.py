@@ -44,7 +44,11 @@ def test_demo_runs_the_whole_loop_and_leaves_the_study_open_for_the_rater(
     assert parsed >= 6, "too few parseable conversations to make a study"
 
     study = Study.objects.get(slug="demo")
-    assert study.raters_per_item == 3 and study.items.count() == parsed
+    # Two systems on the same Backgrounds: the LoRA run and the hand-written reference turns.
+    n_reference = study.items.filter(source="reference").count()
+    assert 1 <= n_reference <= 12
+    assert study.raters_per_item == 3 and study.items.count() == parsed + n_reference
+    assert study.items.values("block").distinct().count() == n_reference
     assert study.items.aggregate(m=Max("completed_count"))["m"] == 3
     assert study.items.filter(completed_count__lt=3).exists()
     assert Rating.objects.filter(assignment__item__study=study).count() > 0
@@ -54,6 +58,8 @@ def test_demo_runs_the_whole_loop_and_leaves_the_study_open_for_the_rater(
 
     report = (work / "report.html").read_text(encoding="utf-8")
     assert "Wilcoxon" in report and "Krippendorff" in report
+    assert "Systems on shared Backgrounds" in report and "demo − reference" in report
+    assert "Systems on shared Backgrounds (2 systems: demo, reference;" in log
     assert "Conclusions" in log and "done in" in log
     assert f"generated: parsed {parsed}/48" in log and "grounding" in log
     exported = [

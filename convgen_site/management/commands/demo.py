@@ -179,12 +179,13 @@ class Command(BaseCommand):
         if quality.parsed == 0:
             raise CommandError(f"no generated conversation parsed; see {generated}")
 
-        self._step("create_study: blind, k = 3")
+        self._step("create_study: blind, k = 3; LoRA vs the hand-written reference conversations")
         call_command(
             "create_study",
             slug=DEMO_SLUG,
             title=f"Demo: questions and answers written by {model.name} + LoRA",
             run=[run.pk],
+            reference_file=[str(SAMPLE_BACKGROUNDS)],  # second system, same Backgrounds
             k=3,
             seed=0,
             **quiet,
