@@ -286,7 +286,13 @@ def system_means_plot(report: SystemsReport, scale: Scale, width: int = 680) -> 
         f"{report.settings.get('confidence', 0.95):.0%} confidence interval, "
         "Backgrounds shared between systems"
     )
-    height = y
+    key = (
+        f"dot: mean item score over a system's Backgrounds; bar: "
+        f"{report.settings.get('confidence', 0.95):.0%} t interval; "
+        "p: Friedman (3+ systems) or Wilcoxon (2) on matched Backgrounds"
+    )
+    parts.append(f'<text x="8" y="{y - 4}" font-size="10" fill="#555">{escape(key)}</text>')
+    height = y + 4
     return (
         f'<svg xmlns="http://www.w3.org/2000/svg" role="img" viewBox="0 0 {width} {height}" '
         f'width="100%" style="max-width:{width}px" aria-label="{escape(caption)}">'
