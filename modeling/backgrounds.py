@@ -56,6 +56,11 @@ def read_backgrounds(path: str | Path) -> list[Background]:
                         raise BackgroundFileError(
                             f"{p}:{lineno}: invalid JSON ({exc.msg})"
                         ) from exc
+                    except (ValueError, RecursionError) as exc:
+                        # A number of thousands of digits, or nesting deeper than the parser goes.
+                        raise BackgroundFileError(
+                            f"{p}:{lineno}: JSON too large or too deeply nested to read"
+                        ) from exc
                     if not isinstance(rec, dict):
                         raise BackgroundFileError(f"{p}:{lineno}: expected a JSON object")
                     bg = rec.get("background")

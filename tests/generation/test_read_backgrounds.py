@@ -82,3 +82,15 @@ def test_it_rejects_a_csv_without_a_background_column(tmp_path: Path) -> None:
 def test_it_rejects_a_missing_file(tmp_path: Path) -> None:
     with pytest.raises(BackgroundFileError, match="no such file"):
         read_backgrounds(tmp_path / "nope.txt")
+
+
+@pytest.mark.parametrize(
+    "line", ['{"background": "x", "n": ' + "9" * 5000 + "}", "[" * 100_000 + "]" * 100_000]
+)
+def test_a_huge_number_or_deep_nesting_is_an_error_naming_the_line(
+    tmp_path: Path, line: str
+) -> None:
+    path = tmp_path / "b.jsonl"
+    path.write_text('{"background": "fine"}\n' + line + "\n", encoding="utf-8")
+    with pytest.raises(BackgroundFileError, match=r"b\.jsonl:2: JSON too large"):
+        read_backgrounds(path)

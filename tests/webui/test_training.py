@@ -115,12 +115,13 @@ def test_a_researcher_trains_the_tiny_model_and_sees_the_loss_curve(
     assert [p["step"] for p in status["loss_curve"] if "loss" in p] == [1, 2, 3, 4]
     evals = [p["step"] for p in status["loss_curve"] if "eval_loss" in p]
     assert evals == [0, 2, 4]  # 0: the base model, before any step
-    assert (status["chart"]["n_train"], status["chart"]["n_eval"]) == (4, 2)
+    assert (status["chart"]["n_train"], status["chart"]["n_eval"]) == (4, 3)
 
     html = researcher_client.get(response["Location"]).content.decode()
     train, evals = points(html, "loss-train"), points(html, "loss-eval")
-    assert len(train) == 4 and len(evals) == 2
-    assert train[0][0] == PLOT_LEFT and train[-1][0] == PLOT_RIGHT  # steps 1..4 span the width
+    assert len(train) == 4 and len(evals) == 3
+    # Steps 0 (the base model's evaluation) to 4 span the width.
+    assert evals[0][0] == PLOT_LEFT and train[-1][0] == PLOT_RIGHT
     assert all(PLOT_TOP <= y <= PLOT_BOTTOM for _, y in train + evals)
     assert status["chart"]["train"] == " ".join(f"{x:.1f},{y:.1f}" for x, y in train)
     assert 'id="training-cancel"' not in html
