@@ -11,7 +11,7 @@ from django.template.loader import render_to_string
 from django.utils.safestring import SafeString, mark_safe
 
 from stats.plots import diverging_bars, paired_plot, system_means_plot
-from stats.report import ALPHA_ACCEPTABLE, ALPHA_TENTATIVE, Report
+from stats.report import ALPHA_ACCEPTABLE, ALPHA_TENTATIVE, Report, format_p
 
 __all__ = ["render_report_html", "report_context"]
 
@@ -20,12 +20,6 @@ def _f(x: float | None, digits: int = 2) -> str:
     if x is None or math.isnan(x):
         return "n/a"
     return f"{x:.{digits}f}"
-
-
-def _p(x: float | None) -> str:
-    if x is None or math.isnan(x):
-        return "n/a"
-    return "< 0.0001" if x < 0.0001 else f"{x:.4f}"
 
 
 def _level(alpha: float) -> str:
@@ -55,11 +49,11 @@ def report_context(report: Report, scale_labels: Mapping[str, str] | None = None
                 "answer_mean": _f(c.answer_mean),
                 "median_difference": _f(c.median_difference),
                 "statistic": _f(w.statistic, 1),
-                "p_value": _p(w.p_value),
-                "p_value_holm": _p(c.p_value_holm),
+                "p_value": format_p(w.p_value),
+                "p_value_holm": format_p(c.p_value_holm),
                 "rank_biserial": _f(w.rank_biserial),
                 "hodges_lehmann": f"{_f(hl.estimate)} [{_f(hl.ci_low)}, {_f(hl.ci_high)}]",
-                "permutation_p_value": _p(c.permutation.p_value),
+                "permutation_p_value": format_p(c.permutation.p_value),
                 "method": f"{w.method}, {w.alternative}, zeros: {w.zero_method}",
             }
         )
@@ -136,7 +130,7 @@ def _systems_context(report: Report) -> dict[str, Any] | None:
         if c.friedman is not None:
             fr = c.friedman
             test = (
-                f"Friedman χ² = {_f(fr.statistic, 3)}, df = {fr.df}, p = {_p(fr.p_value)}, "
+                f"Friedman χ² = {_f(fr.statistic, 3)}, df = {fr.df}, p = {format_p(fr.p_value)}, "
                 f"Kendall's W = {_f(fr.kendall_w, 3)}, n = {fr.n_blocks}"
             )
         cells.append(
@@ -161,8 +155,8 @@ def _systems_context(report: Report) -> dict[str, Any] | None:
                         "n_blocks": p.n_blocks,
                         "mean_difference": _f(p.mean_difference),
                         "statistic": _f(p.wilcoxon.statistic, 1),
-                        "p_value": _p(p.wilcoxon.p_value),
-                        "p_value_holm": _p(p.p_value_holm),
+                        "p_value": format_p(p.wilcoxon.p_value),
+                        "p_value_holm": format_p(p.p_value_holm),
                         "rank_biserial": _f(p.wilcoxon.rank_biserial),
                         "hodges_lehmann": f"{_f(p.hodges_lehmann.estimate)} "
                         f"[{_f(p.hodges_lehmann.ci_low)}, {_f(p.hodges_lehmann.ci_high)}]",
@@ -179,8 +173,8 @@ def _systems_context(report: Report) -> dict[str, Any] | None:
             "n_items": pc.n_items,
             "question_mean": _f(pc.question_mean),
             "answer_mean": _f(pc.answer_mean),
-            "p_value": _p(pc.wilcoxon.p_value),
-            "p_value_holm": _p(pc.p_value_holm),
+            "p_value": format_p(pc.wilcoxon.p_value),
+            "p_value_holm": format_p(pc.p_value_holm),
             "rank_biserial": _f(pc.wilcoxon.rank_biserial),
         }
         for q in rep.question_vs_answer

@@ -12,6 +12,9 @@ item's ratings averaged over its raters, as in :mod:`stats.paired`). Per target 
 
 Incomplete blocks are counted and reported (:class:`BlockCoverage`), never dropped silently.
 The question-vs-answer test of :mod:`stats.paired` is also run within each system.
+
+(About 700 lines: the input table, the tests and their fixed-schema results are one family that
+shares the block matrix; the numpydoc docstrings with formulas and references are half of it.)
 """
 
 from __future__ import annotations

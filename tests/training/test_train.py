@@ -81,7 +81,11 @@ def test_training_lowers_the_loss_and_the_adapter_reloads_with_the_same_logits(
     assert info["precision"]["name"] == "fp32"
     steps = [p["step"] for p in info["loss_curve"] if "loss" in p]
     assert steps == [1, 2, 4, 6, 8, 10, 12]
-    assert [p["step"] for p in info["loss_curve"] if "eval_loss" in p] == [0, 6, 12]  # 0: the base model
+    assert [p["step"] for p in info["loss_curve"] if "eval_loss" in p] == [
+        0,
+        6,
+        12,
+    ]  # 0: the base model
     m = info["metrics"]
     assert m["eval_loss"] < m["eval_loss_first"]
     assert 0 < m["tokens_trained"] < m["tokens_input"]
