@@ -97,7 +97,7 @@ def test_an_over_long_record_loses_the_end_of_its_background_not_its_conversatio
     assert labels[n_prompt:] == ids[n_prompt:]
     assert labels[:n_prompt] == [IGNORE_INDEX] * n_prompt
     assert len(ids[n_prompt:-1]) >= len(completion_ids) - 1
-    prompt = tok.decode(ids[:n_prompt], skip_special_tokens=True)
+    prompt = str(tok.decode(ids[:n_prompt], skip_special_tokens=True))
     assert prompt.startswith("Background: The river flows north")
     assert len(prompt) < len(build_prompt(long_record["background"]))
 

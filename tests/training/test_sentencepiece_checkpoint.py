@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -83,7 +84,7 @@ def test_a_checkpoint_with_only_tokenizer_model_trains_and_generates(
 ) -> None:
     data = tmp_path / "data"
     data.mkdir()
-    record = {
+    record: dict[str, Any] = {
         "id": "r1",
         "background": "The river flows north through the valley and feeds the old mill.",
         "turns": [
