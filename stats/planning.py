@@ -36,6 +36,7 @@ __all__ = [
     "plan_study",
     "signed_rank_pvalues",
     "simulate_power",
+    "variance_components_of",
 ]
 
 Model = Literal["normal", "integer"]
@@ -201,22 +202,33 @@ def estimate_variance_components(table: RatingsTable, criterion: str) -> Varianc
             f"no rater scored both the question and the answer of an item ({criterion})"
         )
     item = pairs[both] // n_raters
-    d = q[both] - a[both]
-    sigma_u, sigma_e, msb, msw, n0 = one_way_random_effects(item, d)
+    return variance_components_of(
+        criterion,
+        item,
+        q[both] - a[both],
+        "one-way random-effects ANOVA (method of moments) on rater differences "
+        "question - answer, items as groups",
+    )
+
+
+def variance_components_of(
+    criterion: str, item: np.ndarray, values: np.ndarray, method: str
+) -> VarianceComponents:
+    """`VarianceComponents` of `values` grouped by `item` (one-way random-effects ANOVA)."""
+    sigma_u, sigma_e, msb, msw, n0 = one_way_random_effects(item, values)
     n_items = int(np.unique(item).size)
     return VarianceComponents(
         criterion=criterion,
         n_items=n_items,
-        n_pairs=int(d.size),
-        mean_raters_per_item=d.size / n_items,
-        mean_difference=float(d.mean()),
+        n_pairs=int(values.size),
+        mean_raters_per_item=values.size / n_items,
+        mean_difference=float(values.mean()),
         item_variance=sigma_u,
         rater_variance=sigma_e,
         ms_between=msb,
         ms_within=msw,
         n0=n0,
-        method="one-way random-effects ANOVA (method of moments) on rater differences "
-        "question - answer, items as groups",
+        method=method,
     )
 
 

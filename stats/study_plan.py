@@ -32,8 +32,8 @@ from stats.planning import (
     StudyPlan,
     VarianceComponents,
     estimate_variance_components,
-    one_way_random_effects,
     plan_study,
+    variance_components_of,
 )
 from stats.ratings import TARGETS, RatingsTable
 
@@ -79,27 +79,18 @@ def score_components(table: RatingsTable, target: str, criterion: str) -> Varian
         raise ValueError(f"no {target} ratings of {criterion!r}")
     item = table.item[mask]
     score = table.score[mask].astype(np.float64)
-    sigma_u, sigma_e, msb, msw, n0 = one_way_random_effects(item, score)
-    n_items = int(np.unique(item).size)
-    if math.isnan(sigma_u) or math.isnan(sigma_e):
+    components = variance_components_of(
+        criterion,
+        item,
+        score,
+        f"one-way random-effects ANOVA (method of moments) on the {target} scores, items as groups",
+    )
+    if math.isnan(components.item_variance) or math.isnan(components.rater_variance):
         raise ValueError(
             f"cannot estimate the variances of {target} {criterion}: needs two or more items "
             "and an item rated more than once"
         )
-    return VarianceComponents(
-        criterion=criterion,
-        n_items=n_items,
-        n_pairs=int(score.size),
-        mean_raters_per_item=score.size / n_items,
-        mean_difference=float(score.mean()),
-        item_variance=sigma_u,
-        rater_variance=sigma_e,
-        ms_between=msb,
-        ms_within=msw,
-        n0=n0,
-        method=f"one-way random-effects ANOVA (method of moments) on the {target} scores, "
-        "items as groups",
-    )
+    return components
 
 
 def plan_from_table(
