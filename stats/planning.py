@@ -23,6 +23,7 @@ from scipy import stats as sps
 
 from stats.paired import Alternative, signed_rank_null_cdf
 from stats.ratings import RatingsTable
+from stats.systems import _jsonable  # NaN/inf -> None, as the system comparison writes them
 
 __all__ = [
     "DEFAULT_ITEMS",
@@ -48,16 +49,6 @@ DEFAULT_RATERS = (1, 2, 3, 4, 5, 6, 8, 10)
 _DECIMALS = 12  # as stats.paired: exposes the true ties of item means of integer scores
 _EXACT_MAX_N = 50  # as stats.paired: exact null distribution without ties or zeros
 _CHUNK = 4_000_000  # simulated values held at once (32 MB of float64)
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, float):
-        return None if math.isnan(value) or math.isinf(value) else value
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    return value
 
 
 @dataclass(frozen=True)
