@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.db import DatabaseError
 
+from stats.command_input import add_source_arguments, ratings_from_options
 from stats.planning import DEFAULT_ITEMS, DEFAULT_RATERS
-from stats.ratings import TARGETS, RatingsError, RatingsTable, Scale, read_ratings_csv
+from stats.ratings import TARGETS
 from stats.study_plan import DIFFERENCES, plan_from_table, plan_text
 
 
@@ -33,9 +32,7 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        source = parser.add_mutually_exclusive_group(required=True)
-        source.add_argument("--study", metavar="SLUG", help="a study in the database")
-        source.add_argument("--ratings-csv", metavar="FILE", help="long-format ratings CSV")
+        add_source_arguments(parser)
         parser.add_argument("--scale", metavar="MIN-MAX", help="allowed scores of a CSV")
         parser.add_argument(
             "--delta", type=float, default=0.2, help="difference to detect, in scale points "
@@ -73,33 +70,10 @@ class Command(BaseCommand):
         )  # fmt: skip
         parser.add_argument("--format", choices=["text", "json"], default="text")
 
-    def _table(self, opts: dict[str, Any]) -> RatingsTable:
-        try:
-            if opts["study"]:
-                if opts["scale"]:
-                    raise CommandError("--scale is for --ratings-csv; a study has its own scale")
-                from stats.sources import StudyNotFound, study_ratings
-
-                try:
-                    return study_ratings(opts["study"]).table
-                except StudyNotFound as exc:
-                    raise CommandError(str(exc)) from None
-                except DatabaseError as exc:
-                    raise CommandError(f"cannot read the database ({exc})") from None
-            scale = None
-            if opts["scale"]:
-                try:
-                    scale = Scale.parse(opts["scale"])
-                except ValueError as exc:
-                    raise CommandError(f"--scale: {exc}") from None
-            return read_ratings_csv(Path(opts["ratings_csv"]), scale)
-        except RatingsError as exc:
-            raise CommandError(str(exc)) from None
-
     def handle(self, *args: Any, **opts: Any) -> None:
         if opts["simulations"] < 1:
             raise CommandError("--simulations must be at least 1")
-        table = self._table(opts)
+        table = ratings_from_options(opts).table
         criterion = opts["criterion"] or (
             "correctness" if "correctness" in table.criteria else table.criteria[0]
         )

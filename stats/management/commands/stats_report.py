@@ -7,9 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.db import DatabaseError
 
-from stats.ratings import RatingsError, Scale, read_ratings_csv
+from stats.command_input import add_source_arguments, ratings_from_options
 from stats.report import ReportSettings, build_report, to_csv, to_json_dict, to_text
 
 
@@ -21,9 +20,7 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        source = parser.add_mutually_exclusive_group(required=True)
-        source.add_argument("--study", metavar="SLUG", help="a study in the database")
-        source.add_argument("--ratings-csv", metavar="FILE", help="long-format ratings CSV")
+        add_source_arguments(parser)
         parser.add_argument(
             "--scale", metavar="MIN-MAX", help="allowed scores for a CSV, e.g. 1-5 (default: "
             "the smallest to the largest score in the file)",
@@ -58,40 +55,13 @@ class Command(BaseCommand):
             n_permutations=opts["permutations"],
             seed=opts["seed"],
         )
-        labels: dict[str, str] = {}
-        systems = None
-        title = None
-        try:
-            if opts["study"]:
-                if opts["scale"]:
-                    raise CommandError("--scale is for --ratings-csv; a study has its own scale")
-                try:
-                    from stats.sources import StudyNotFound, study_ratings
-                except ImportError as exc:  # pragma: no cover - annotation app missing
-                    raise CommandError(f"--study needs the annotation app: {exc}") from None
-                try:
-                    data = study_ratings(opts["study"])
-                except StudyNotFound as exc:
-                    raise CommandError(str(exc)) from None
-                except DatabaseError as exc:
-                    raise CommandError(
-                        f"cannot read the database ({exc}); did you run manage.py migrate?"
-                    ) from None
-                table, labels, systems = data.table, data.scale_labels, data.labels
-                source = f"study {data.slug}"
-                title = f"Ratings report: {data.title or data.slug}"
-            else:
-                scale = None
-                if opts["scale"]:
-                    try:
-                        scale = Scale.parse(opts["scale"])
-                    except ValueError as exc:
-                        raise CommandError(f"--scale: {exc}") from None
-                path = Path(opts["ratings_csv"])
-                table = read_ratings_csv(path, scale)
-                source = str(path)
-        except RatingsError as exc:
-            raise CommandError(str(exc)) from None
+        data = ratings_from_options(opts)
+        table, labels = data.table, data.scale_labels
+        if opts["study"]:
+            source, title = f"study {data.slug}", f"Ratings report: {data.title or data.slug}"
+            systems = data.labels
+        else:
+            source, title, systems = str(opts["ratings_csv"]), None, None
         report = build_report(table, settings, source=source, labels=systems)
         fmt = opts["format"]
         if fmt == "json":
